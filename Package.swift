@@ -1,0 +1,137 @@
+// swift-tools-version:6.0
+//
+// vdpad: the vDPA management daemon. Layers, lowest first (see Documentation/architecture.md):
+//
+//   C leaves        CLibNL (libnl-3/libnl-genl-3, system library), CVhostUAPI (ioctl numbers)
+//   pure Swift      VirtioModel, Virtqueue, VDPARPC            (no syscalls, no C)
+//   kernel edges    VDPASystem (the one syscall wrapper file), VDPANetlink (netlink, sysfs, uevents)
+//   state           VDPAStore (SQLite through GRDB)
+//   daemon          VDPADaemon (controller, JSON-RPC server, reconciler, services)
+//   client          VDPAClient (JSON-RPC over the Unix socket; vdpactl links only this)
+//   executables     vdpad, vdpactl, vdpa-bench, fuzz-* (libFuzzer entry points)
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = []
+
+let package = Package(
+    name: "vdpad",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "vdpad", targets: ["vdpad"]),
+        .executable(name: "vdpactl", targets: ["vdpactl"]),
+        .library(name: "VDPAClient", targets: ["VDPAClient"]),
+        .library(name: "VirtioModel", targets: ["VirtioModel"]),
+        .library(name: "Virtqueue", targets: ["Virtqueue"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // MARK: C leaf targets
+        .systemLibrary(
+            name: "CLibNL",
+            pkgConfig: "libnl-genl-3.0",
+            providers: [.apt(["libnl-3-dev", "libnl-genl-3-dev"])]
+        ),
+        .target(name: "CVhostUAPI", cSettings: [.define("_GNU_SOURCE")]),
+
+        // MARK: Pure Swift: model, rings, wire types
+        .target(name: "VirtioModel", swiftSettings: swiftSettings),
+        .target(name: "Virtqueue", swiftSettings: swiftSettings),
+        .target(name: "VirtqueueTestSupport", dependencies: ["Virtqueue"], swiftSettings: swiftSettings),
+        .target(name: "VDPARPC", dependencies: ["VirtioModel"], swiftSettings: swiftSettings),
+
+        // MARK: Kernel boundaries
+        .target(name: "VDPASystem", swiftSettings: swiftSettings),
+        .target(
+            name: "VDPANetlink",
+            dependencies: [
+                "CLibNL", "VDPASystem", "VirtioModel",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: State, daemon, client
+        .target(
+            name: "VDPAStore",
+            dependencies: ["VirtioModel", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "VDPADaemon",
+            dependencies: [
+                "VDPANetlink", "VDPAStore", "VDPARPC", "VDPASystem", "VirtioModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "VDPAClient", dependencies: ["VDPARPC", "VDPASystem"], swiftSettings: swiftSettings),
+        .target(
+            name: "VDPATestSupport",
+            dependencies: [
+                "VDPANetlink", "VDPADaemon", "VDPAClient", "VirtioModel", "VDPASystem",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Executables (thin)
+        .executableTarget(
+            name: "vdpad",
+            dependencies: [
+                "VDPADaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "VDPACtl",
+            dependencies: [
+                "VDPAClient", "VDPARPC", "VirtioModel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "vdpactl", dependencies: ["VDPACtl"], swiftSettings: swiftSettings),
+
+        // MARK: Tests
+        .testTarget(name: "VirtioModelTests", dependencies: ["VirtioModel"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "VirtqueueTests",
+            dependencies: ["Virtqueue", "VirtqueueTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "VDPANetlinkTests",
+            dependencies: ["VDPANetlink", "VDPATestSupport", "CVhostUAPI"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "VDPARPCTests", dependencies: ["VDPARPC"], swiftSettings: swiftSettings),
+        .testTarget(name: "VDPAStoreTests", dependencies: ["VDPAStore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "VDPADaemonTests",
+            dependencies: ["VDPADaemon", "VDPATestSupport", "VDPAClient"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "vdpactlTests",
+            dependencies: ["VDPACtl", "VDPATestSupport", "VDPAClient"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "LabTests",
+            dependencies: ["VDPANetlink", "VDPAClient", "VDPATestSupport"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,55 @@
+import VDPANetlink
+import VDPARPC
+import VDPAStore
+import VDPASystem
+
+/// Turns failures of the layers below into the API's stable error objects,
+/// keeping the kernel's errno and extended-ack text in `data`.
+enum APIError {
+    static func from(_ error: any Error) -> RPCErrorObject {
+        switch error {
+        case let error as RPCErrorObject:
+            return error
+        case let error as VDPAError:
+            return from(error)
+        case let error as StateStoreError:
+            return RPCErrorObject(code: .stateStoreFailure, message: error.description)
+        default:
+            return RPCErrorObject(code: .internalError, message: "\(error)")
+        }
+    }
+
+    static func from(_ error: VDPAError) -> RPCErrorObject {
+        switch error {
+        case .kernel(let operation, let errno, let extack):
+            let code: RPCErrorCode = switch errno {
+            case ErrnoCode.noSuchDevice, ErrnoCode.noSuchFileOrDirectory: .notFound
+            case ErrnoCode.fileExists: .alreadyExists
+            case ErrnoCode.notSupported: .notSupported
+            case ErrnoCode.notPermitted, ErrnoCode.permissionDenied: .permissionDenied
+            case ErrnoCode.tryAgain: .tryAgain
+            default: .kernelRejected
+            }
+            let reason = SystemError.describe(errno: errno)
+            let message = extack.map { "\($0) (kernel answers: \(reason))" } ?? "kernel answers: \(reason)"
+            return RPCErrorObject(code: code, message: message, data: RPCErrorData(
+                errno: errno, errnoName: SystemError.name(ofErrno: errno), extack: extack, operation: operation))
+        case .familyUnavailable(let reason):
+            return RPCErrorObject(code: .vdpaUnavailable, message: reason)
+        case .netlinkLibrary(let operation, _, let message):
+            return RPCErrorObject(code: .internalError, message: "netlink: \(message)", data: RPCErrorData(operation: operation))
+        case .malformedReply(let operation, let detail):
+            return RPCErrorObject(code: .internalError, message: "malformed kernel reply: \(detail)", data: RPCErrorData(operation: operation))
+        case .sysfs(let systemError):
+            let code: RPCErrorCode = systemError.errno == ErrnoCode.noSuchDevice ? .notFound : .sysfsFailure
+            return RPCErrorObject(code: code, message: systemError.description, data: RPCErrorData(
+                errno: systemError.errno, errnoName: systemError.errnoName, operation: "\(systemError.operation) \(systemError.path ?? "")"))
+        case .driverUnavailable:
+            return RPCErrorObject(code: .driverUnavailable, message: error.description)
+        }
+    }
+
+    static func invalidParams(_ message: String, parameter: String? = nil) -> RPCErrorObject {
+        RPCErrorObject(code: .invalidParams, message: message, data: parameter.map { RPCErrorData(parameter: $0) })
+    }
+}

@@ -1,0 +1,551 @@
+import Foundation
+import Logging
+import VDPANetlink
+import VDPARPC
+import VDPAStore
+import VDPASystem
+import VirtioModel
+
+/// The one place vdpad's behaviour lives. The JSON-RPC server and the
+/// reconciler are thin shells over it; every API method is one call here.
+///
+/// Mutations follow one rule for durability: the intent is written to the state
+/// store (one transaction) before the kernel is asked, and the outcome is written
+/// before the caller gets an answer. `reconcile()` at start resolves whatever a
+/// crash left in between, so an acknowledged change is never lost.
+public actor VDPAController {
+    public struct Settings: Sendable {
+        public var restoreOnStart: Bool
+        public var socketPath: String
+        public var stateDirectory: String
+        public var version: String
+
+        public init(restoreOnStart: Bool, socketPath: String, stateDirectory: String, version: String) {
+            self.restoreOnStart = restoreOnStart
+            self.socketPath = socketPath
+            self.stateDirectory = stateDirectory
+            self.version = version
+        }
+    }
+
+    /// What the start-up reconcile found.
+    public struct ReconcileReport: Sendable, Hashable {
+        public var adopted: [String] = []
+        public var restored: [String] = []
+        public var vanished: [String] = []
+        public var unmanaged: [String] = []
+        public var discarded: [String] = []
+        public var failed: [String: String] = [:]
+    }
+
+    let kernel: any VDPAManaging
+    let store: StateStore
+    public nonisolated let events: EventHub
+    let settings: Settings
+    let logger: Logger
+    let startedAt = Date()
+
+    private var inventory = DeviceInventory()
+    private var records: [String: DeviceRecord] = [:]
+    private var family: VDPAFamilyStatus = .unavailable(reason: "not probed yet")
+    private var lastReconcile: Date?
+    private var cachedDeviceList: (generation: UInt64, recordsVersion: UInt64, bytes: [UInt8])?
+    private var recordsVersion: UInt64 = 0
+
+    public init(kernel: any VDPAManaging, store: StateStore, events: EventHub = EventHub(), settings: Settings, logger: Logger) {
+        self.kernel = kernel
+        self.store = store
+        self.events = events
+        self.settings = settings
+        self.logger = logger
+    }
+
+    // MARK: Reconcile
+
+    /// Brings the records and the kernel into agreement at start (see ``ReconcileReport``).
+    @discardableResult
+    public func reconcile() async throws -> ReconcileReport {
+        var report = ReconcileReport()
+        let stored = try store.devices()
+        records = Dictionary(uniqueKeysWithValues: stored.map { ($0.name, $0) })
+        recordsVersion &+= 1
+        family = await kernel.familyStatus()
+        guard family.isAvailable else {
+            if case .unavailable(let reason) = family {
+                logger.warning("Kernel vDPA support unavailable; serving the API without it", metadata: ["reason": "\(reason)"])
+            }
+            return report
+        }
+        let present = Set(try await kernel.devices().map(\.name))
+        for record in stored {
+            let exists = present.contains(record.name)
+            switch (record.state, exists) {
+            case (.creating, true):
+                try store.setState(.active, forDevice: record.name)
+                records[record.name]?.state = .active
+                report.adopted.append(record.name)
+            case (.creating, false), (.deleting, false):
+                try store.delete(deviceNamed: record.name)
+                records[record.name] = nil
+                report.discarded.append(record.name)
+            case (.deleting, true), (.active, true), (.vanished, true):
+                if record.state != .active {
+                    try store.setState(.active, forDevice: record.name)
+                    records[record.name]?.state = .active
+                }
+            case (.active, false), (.vanished, false):
+                if settings.restoreOnStart {
+                    do {
+                        try await recreate(record)
+                        report.restored.append(record.name)
+                    } catch {
+                        let apiError = APIError.from(error)
+                        logger.error("Could not restore device", metadata: ["vdpa.dev": "\(record.name)", "error": "\(apiError.message)"])
+                        report.failed[record.name] = apiError.message
+                        try markVanished(record.name)
+                        report.vanished.append(record.name)
+                    }
+                } else {
+                    try markVanished(record.name)
+                    report.vanished.append(record.name)
+                }
+            }
+        }
+        recordsVersion &+= 1
+        let reading = try await readKernel()
+        _ = inventory.replace(with: reading)
+        report.unmanaged = inventory.names.filter { records[$0] == nil }
+        lastReconcile = Date()
+        logger.info("Reconciled with the kernel", metadata: [
+            "adopted": "\(report.adopted)", "restored": "\(report.restored)", "vanished": "\(report.vanished)",
+            "unmanaged": "\(report.unmanaged)", "discarded": "\(report.discarded)",
+        ])
+        return report
+    }
+
+    private func markVanished(_ name: String) throws {
+        try store.setState(.vanished, forDevice: name)
+        records[name]?.state = .vanished
+        recordsVersion &+= 1
+    }
+
+    /// Re-creates a recorded device after the kernel lost it (host reboot).
+    private func recreate(_ record: DeviceRecord) async throws {
+        let request = try createRequest(from: record)
+        try await kernel.createDevice(request)
+        if let driver = record.driver {
+            try await kernel.bind(device: record.name, to: driver == "none" ? nil : BusDriver(rawValue: driver))
+        }
+        try store.setState(.active, forDevice: record.name)
+        records[record.name]?.state = .active
+        recordsVersion &+= 1
+    }
+
+    private func createRequest(from record: DeviceRecord) throws -> DeviceCreateRequest {
+        DeviceCreateRequest(
+            name: record.name,
+            managementDevice: ManagementDeviceHandle(bus: record.managementBus, name: record.managementName),
+            macAddress: record.macAddress.flatMap(MACAddress.init),
+            mtu: record.mtu.map(UInt16.init),
+            maxVirtqueuePairs: record.maxVirtqueuePairs.map(UInt16.init),
+            deviceFeatures: record.requestedFeatures.flatMap(VirtioFeatures.init(hex:))
+        )
+    }
+
+    /// Re-reads the kernel and publishes what changed since the last reading
+    /// (changes made by anyone: iproute2, another tool, a driver unbinding).
+    public func resync() async {
+        let status = await kernel.familyStatus()
+        if status.isAvailable != family.isAvailable {
+            logger.notice("Kernel vDPA support changed", metadata: ["available": "\(status.isAvailable)"])
+        }
+        family = status
+        guard family.isAvailable else { return }
+        do {
+            let reading = try await readKernel()
+            for (name, change) in inventory.replace(with: reading) {
+                if change == .removed, records[name]?.state == .active {
+                    try markVanished(name)
+                    publish(.deviceVanished, name, origin: "external")
+                }
+                publishChange(change, name, origin: "external")
+            }
+            lastReconcile = Date()
+        } catch {
+            logger.warning("Resync with the kernel failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func readKernel() async throws -> [InventoryEntry] {
+        var entries: [InventoryEntry] = []
+        for info in try await kernel.devices() {
+            entries.append(try await readEntry(info))
+        }
+        return entries
+    }
+
+    private func readEntry(_ info: VDPADeviceInfo) async throws -> InventoryEntry {
+        let binding = (try? await kernel.binding(ofDevice: info.name)) ?? DeviceBinding()
+        let net = info.deviceType == .network ? (try? await kernel.deviceConfig(named: info.name))?.net : nil
+        return InventoryEntry(info: info, binding: binding, net: net)
+    }
+
+    private func refreshEntry(_ name: String) async throws -> InventoryEntry {
+        let entry = try await readEntry(try await kernel.device(named: name))
+        _ = inventory.update(entry)
+        return entry
+    }
+
+    // MARK: Events
+
+    private func publish(_ kind: DeviceEvent.Kind, _ name: String, origin: String, driver: String? = nil, changes: [String]? = nil) {
+        let event = DeviceEvent(type: kind, device: name, origin: origin, managed: records[name] != nil,
+                                time: Timestamp.string(Date()), driver: driver, changes: changes)
+        logger.info("Device event", metadata: ["event": "\(kind.rawValue)", "vdpa.dev": "\(name)", "origin": "\(origin)"])
+        events.publish(event)
+    }
+
+    private func publishChange(_ change: DeviceEventChange, _ name: String, origin: String) {
+        switch change {
+        case .added: publish(.deviceAdded, name, origin: origin, driver: inventory[name]?.binding.driver?.rawValue)
+        case .removed: publish(.deviceRemoved, name, origin: origin)
+        case .driverBound(let driver): publish(.driverBound, name, origin: origin, driver: driver?.rawValue)
+        case .changed(let fields): publish(.deviceChanged, name, origin: origin, changes: fields)
+        }
+    }
+
+    // MARK: API: daemon
+
+    public func daemonStatus() -> DaemonStatusResult {
+        let vanished = records.values.filter { $0.state == .vanished }.count
+        let managed = inventory.names.filter { records[$0] != nil }.count
+        let support: DaemonStatusResult.KernelSupport = switch family {
+        case .available: .init(available: true, reason: nil)
+        case .unavailable(let reason): .init(available: false, reason: reason)
+        }
+        return DaemonStatusResult(
+            version: settings.version, pid: SystemInfo.processID, startedAt: Timestamp.string(startedAt),
+            uptimeSeconds: (Date().timeIntervalSince(startedAt) * 1000).rounded() / 1000,
+            kernelRelease: SystemInfo.kernelRelease, vdpa: support, socket: settings.socketPath,
+            stateDirectory: settings.stateDirectory, restoreOnStart: settings.restoreOnStart,
+            devices: .init(managed: managed, unmanaged: inventory.entries.count - managed, vanished: vanished),
+            subscribers: events.subscriberCount, lastReconcile: lastReconcile.map(Timestamp.string))
+    }
+
+    private func requireKernel() throws {
+        if case .unavailable(let reason) = family {
+            throw RPCErrorObject(code: .vdpaUnavailable, message: "the kernel has no vdpa support: \(reason)")
+        }
+    }
+
+    /// Re-probes the family when it was missing (modules may have been loaded since).
+    private func ensureKernel() async throws {
+        if !family.isAvailable {
+            family = await kernel.familyStatus()
+            if family.isAvailable { await resync() }
+        }
+        try requireKernel()
+    }
+
+    // MARK: API: management devices
+
+    public func managementDevices(_ params: MgmtdevListParams) async throws -> MgmtdevListResult {
+        try await ensureKernel()
+        let devices: [ManagementDevice]
+        if let text = params.mgmtdev {
+            guard let handle = ManagementDeviceHandle(parsing: text) else {
+                throw APIError.invalidParams("invalid management device handle '\(text)': expected [BUS/]NAME", parameter: "mgmtdev")
+            }
+            devices = [try await kernel.managementDevice(handle)]
+        } else {
+            devices = try await kernel.managementDevices()
+        }
+        return MgmtdevListResult(mgmtdevs: devices.map(Self.managementDeviceInfo))
+    }
+
+    static func managementDeviceInfo(_ device: ManagementDevice) -> ManagementDeviceInfo {
+        // Feature names follow the first class (iproute2 does the same for net-capable parents).
+        let type = device.supportedClasses.first
+        return ManagementDeviceInfo(
+            handle: device.handle.description, bus: device.handle.bus, name: device.handle.name,
+            supportedClasses: device.supportedClasses.map(\.className), maxSupportedVqs: device.maxSupportedVirtqueues,
+            supportedFeatures: device.supportedFeatures.map { FeatureSetInfo($0, deviceType: type) })
+    }
+
+    // MARK: API: devices
+
+    func deviceInfo(_ entry: InventoryEntry) -> DeviceInfo {
+        let record = records[entry.info.name]
+        return DeviceInfo(
+            name: entry.info.name, type: entry.info.deviceType.typeName, deviceID: entry.info.deviceType.rawValue,
+            mgmtdev: entry.info.managementDevice.description, vendorID: entry.info.vendorID,
+            maxVqs: entry.info.maxVirtqueues, maxVqSize: entry.info.maxVirtqueueSize, minVqSize: entry.info.minVirtqueueSize,
+            driver: entry.binding.driver?.rawValue, vhostDevice: entry.binding.vhostDevicePath,
+            virtioDevice: entry.binding.virtioDevice, netdevs: entry.binding.netdevs, blockDevices: entry.binding.blockDevices,
+            managed: record != nil, record: record.map { recordInfo($0, deviceType: entry.info.deviceType) })
+    }
+
+    func recordInfo(_ record: DeviceRecord, deviceType: VirtioDeviceType?) -> DeviceRecordInfo {
+        let type = deviceType ?? record.deviceType.map { VirtioDeviceType(rawValue: UInt32($0)) }
+        return DeviceRecordInfo(
+            state: record.state.rawValue, createdAt: Timestamp.string(record.createdAt), mac: record.macAddress,
+            mtu: record.mtu, maxVqp: record.maxVirtqueuePairs,
+            deviceFeatures: record.requestedFeatures.flatMap(VirtioFeatures.init(hex:)).map { FeatureSetInfo($0, deviceType: type) },
+            provisionedFeatures: record.provisionedFeatures.flatMap(VirtioFeatures.init(hex:)).map { FeatureSetInfo($0, deviceType: type) },
+            driver: record.driver)
+    }
+
+    public func listDevices(_ params: DevListParams) async throws -> DevListResult {
+        if params.refresh == true, family.isAvailable { await resync() }
+        return DevListResult(
+            devices: inventory.names.compactMap { inventory[$0].map(deviceInfo) },
+            vanished: records.values.filter { $0.state == .vanished }.sorted { $0.name < $1.name }.map {
+                VanishedDeviceInfo(name: $0.name, mgmtdev: ManagementDeviceHandle(bus: $0.managementBus, name: $0.managementName).description,
+                                   record: recordInfo($0, deviceType: nil))
+            })
+    }
+
+    /// `dev_list` encoded once per inventory change: with thousands of devices the
+    /// encoding, not the lookup, is the cost of an answer.
+    public func encodedDeviceList(_ params: DevListParams, encode: @Sendable (DevListResult) throws -> [UInt8]) async throws -> [UInt8] {
+        if params.refresh == true, family.isAvailable { await resync() }
+        if let cached = cachedDeviceList, cached.generation == inventory.generation, cached.recordsVersion == recordsVersion {
+            return cached.bytes
+        }
+        let bytes = try encode(try await listDevices(DevListParams()))
+        cachedDeviceList = (inventory.generation, recordsVersion, bytes)
+        return bytes
+    }
+
+    public func device(_ params: DeviceNameParams) async throws -> DeviceInfo {
+        try await ensureKernel()
+        do {
+            return deviceInfo(try await refreshEntry(params.name))
+        } catch let error as VDPAError where error.errno == ErrnoCode.noSuchDevice {
+            if inventory.remove(params.name) != nil { publish(.deviceRemoved, params.name, origin: "external") }
+            throw error
+        }
+    }
+
+    public func addDevice(_ params: DevAddParams) async throws -> DeviceInfo {
+        let request = try Self.validate(params)
+        let driver = try Self.parseDriver(params.driver, parameter: "driver")
+        try await ensureKernel()
+        if let existing = records[params.name], existing.state != .vanished {
+            throw RPCErrorObject(code: .alreadyExists, message: "device \(params.name) already exists (created by vdpad)")
+        }
+        var record = DeviceRecord(
+            name: request.name, managementBus: request.managementDevice.bus, managementName: request.managementDevice.name,
+            macAddress: request.macAddress?.description, mtu: request.mtu.map(Int.init),
+            maxVirtqueuePairs: request.maxVirtqueuePairs.map(Int.init), requestedFeatures: request.deviceFeatures?.hexString,
+            driver: driver.map { $0?.rawValue ?? "none" }, state: .creating)
+        try store.save(record)
+        do {
+            try await kernel.createDevice(request)
+        } catch {
+            try? store.delete(deviceNamed: request.name)
+            throw error
+        }
+        do {
+            let config = try await kernel.deviceConfig(named: request.name)
+            if let requested = request.deviceFeatures, let reported = config.deviceFeatures, reported != requested {
+                throw RPCErrorObject(code: .verificationFailed, message:
+                    "the kernel created \(request.name) with device features \(reported.hexString), not the requested \(requested.hexString)")
+            }
+            if let driver { try await kernel.bind(device: request.name, to: driver) }
+            record.provisionedFeatures = config.deviceFeatures?.hexString
+            record.deviceType = Int(config.deviceType.rawValue)
+            record.state = .active
+            try store.save(record)
+        } catch {
+            // The caller gets an error, so nothing may remain: undo the creation.
+            try? await kernel.deleteDevice(named: request.name)
+            try? store.delete(deviceNamed: request.name)
+            throw error
+        }
+        records[record.name] = record
+        recordsVersion &+= 1
+        let entry = try await refreshEntry(request.name)
+        publish(.deviceAdded, request.name, origin: "vdpad", driver: entry.binding.driver?.rawValue)
+        return deviceInfo(entry)
+    }
+
+    static func validate(_ params: DevAddParams) throws -> DeviceCreateRequest {
+        guard !params.name.isEmpty, params.name.utf8.count < 32, !params.name.contains("/") else {
+            throw APIError.invalidParams("device name must be 1 to 31 bytes without '/'", parameter: "name")
+        }
+        guard let handle = ManagementDeviceHandle(parsing: params.mgmtdev) else {
+            throw APIError.invalidParams("invalid management device handle '\(params.mgmtdev)': expected [BUS/]NAME", parameter: "mgmtdev")
+        }
+        var request = DeviceCreateRequest(name: params.name, managementDevice: handle)
+        if let text = params.mac {
+            guard let mac = MACAddress(text) else { throw APIError.invalidParams("invalid MAC address '\(text)'", parameter: "mac") }
+            guard mac.isValidUnicast else { throw APIError.invalidParams("MAC address \(mac) is multicast or zero", parameter: "mac") }
+            request.macAddress = mac
+        }
+        if let mtu = params.mtu {
+            guard (68...65535).contains(mtu) else { throw APIError.invalidParams("MTU \(mtu) outside 68..65535", parameter: "mtu") }
+            request.mtu = UInt16(mtu)
+        }
+        if let pairs = params.maxVqp {
+            guard (1...0x8000).contains(pairs) else {
+                throw APIError.invalidParams("max_vqp \(pairs) outside 1..32768 (virtio-net VQ_PAIRS_MIN..MAX)", parameter: "max_vqp")
+            }
+            request.maxVirtqueuePairs = UInt16(pairs)
+        }
+        if let text = params.deviceFeatures {
+            guard let features = VirtioFeatures(hex: text) else {
+                throw APIError.invalidParams("device_features '\(text)' is not a 64-bit hex number", parameter: "device_features")
+            }
+            request.deviceFeatures = features
+        }
+        return request
+    }
+
+    /// nil: not given; .some(nil): "none" (unbind); .some(driver).
+    static func parseDriver(_ text: String?, parameter: String) throws -> BusDriver?? {
+        guard let text else { return nil }
+        switch text {
+        case "none", "": return .some(nil)
+        case BusDriver.vhostVDPA.rawValue: return .some(.vhostVDPA)
+        case BusDriver.virtioVDPA.rawValue: return .some(.virtioVDPA)
+        default: throw APIError.invalidParams("unknown driver '\(text)': expected vhost_vdpa, virtio_vdpa or none", parameter: parameter)
+        }
+    }
+
+    private func requireManaged(_ name: String, force: Bool = false) throws {
+        guard records[name] == nil, !force else { return }
+        throw RPCErrorObject(code: .unmanagedDevice, message: "device \(name) was not created by vdpad; vdpad does not change it")
+    }
+
+    public func deleteDevice(_ params: DevDelParams) async throws -> DevDelResult {
+        try await ensureKernel()
+        let name = params.name
+        if records[name]?.state == .vanished {
+            try store.delete(deviceNamed: name)
+            records[name] = nil
+            recordsVersion &+= 1
+            return DevDelResult(name: name)
+        }
+        if inventory[name] == nil { _ = try await refreshEntry(name) }
+        try requireManaged(name, force: params.force ?? false)
+        if records[name] != nil { try store.setState(.deleting, forDevice: name) }
+        do {
+            try await kernel.deleteDevice(named: name)
+        } catch {
+            if records[name] != nil { _ = try? store.setState(.active, forDevice: name) }
+            throw error
+        }
+        try store.delete(deviceNamed: name)
+        _ = inventory.remove(name)
+        publish(.deviceRemoved, name, origin: "vdpad")
+        records[name] = nil
+        recordsVersion &+= 1
+        return DevDelResult(name: name)
+    }
+
+    public func deviceConfigs(_ params: DevConfigGetParams) async throws -> DevConfigGetResult {
+        try await ensureKernel()
+        let names: [String]
+        if let name = params.name {
+            names = [name]
+        } else {
+            names = try await kernel.devices().map(\.name).sorted()
+        }
+        var configs: [DeviceConfigInfo] = []
+        for name in names {
+            do {
+                configs.append(Self.configInfo(try await kernel.deviceConfig(named: name)))
+            } catch let error as VDPAError where params.name == nil && error.errno == ErrnoCode.notSupported {
+                continue  // a class without config support, in a listing
+            }
+        }
+        return DevConfigGetResult(configs: configs)
+    }
+
+    static func configInfo(_ config: DeviceConfig) -> DeviceConfigInfo {
+        let type = config.deviceType
+        let net = config.net.map { net in
+            NetConfigInfo(
+                mac: net.macAddress?.description, status: net.status,
+                linkUp: net.status.map { NetLinkStatus(rawValue: $0).contains(.linkUp) },
+                linkAnnounce: net.status.map { NetLinkStatus(rawValue: $0).contains(.announce) },
+                maxVqPairs: net.maxVirtqueuePairs, mtu: net.mtu)
+        }
+        let block = config.block.map { block in
+            var info = BlockConfigInfo()
+            info.capacity = block.capacity
+            info.sizeMax = block.sizeMax
+            info.blkSize = block.blockSize
+            info.segMax = block.segmentMax
+            info.numQueues = block.numQueues
+            info.physicalBlockExp = block.physicalBlockExponent
+            info.alignmentOffset = block.alignmentOffset
+            info.minIoSize = block.minIOSize
+            info.optIoSize = block.optimalIOSize
+            info.maxDiscardSec = block.maxDiscardSectors
+            info.maxDiscardSeg = block.maxDiscardSegments
+            info.discardSecAlignment = block.discardSectorAlignment
+            info.maxWriteZeroesSec = block.maxWriteZeroesSectors
+            info.maxWriteZeroesSeg = block.maxWriteZeroesSegments
+            info.readOnly = block.readOnly
+            info.flush = block.flush
+            return info
+        }
+        return DeviceConfigInfo(
+            name: config.name, type: type.typeName, deviceID: type.rawValue,
+            deviceFeatures: config.deviceFeatures.map { FeatureSetInfo($0, deviceType: type) },
+            negotiatedFeatures: config.negotiatedFeatures.map { FeatureSetInfo($0, deviceType: type) },
+            net: net, block: block)
+    }
+
+    public func vendorStatistics(_ params: DevVstatsGetParams) async throws -> DevVstatsGetResult {
+        try await ensureKernel()
+        let stats = try await kernel.vendorStatistics(device: params.name, queueIndex: params.qidx)
+        return DevVstatsGetResult(
+            name: stats.name, qidx: stats.queueIndex,
+            queueType: virtioNetQueueType(index: stats.queueIndex, maxVirtqueuePairs: stats.maxVirtqueuePairs, negotiated: stats.negotiatedFeatures),
+            negotiatedFeatures: stats.negotiatedFeatures.map { FeatureSetInfo($0, deviceType: stats.deviceType) },
+            maxVqPairs: stats.maxVirtqueuePairs,
+            stats: stats.statistics.map { VendorStatInfo(name: $0.name, value: $0.value) })
+    }
+
+    public func setDevice(_ params: DevSetParams) async throws -> DeviceConfigInfo {
+        guard let mac = MACAddress(params.mac), mac.isValidUnicast else {
+            throw APIError.invalidParams("invalid MAC address '\(params.mac)'", parameter: "mac")
+        }
+        try await ensureKernel()
+        if inventory[params.name] == nil { _ = try await refreshEntry(params.name) }
+        try requireManaged(params.name)
+        try await kernel.setMACAddress(device: params.name, to: mac)
+        if var record = records[params.name] {
+            record.macAddress = mac.description
+            try store.save(record)
+            records[params.name] = record
+            recordsVersion &+= 1
+        }
+        let before = inventory[params.name]
+        let entry = try await refreshEntry(params.name)
+        if let before, case let changes = DeviceInventory.changes(from: before, to: entry), !changes.isEmpty {
+            for change in changes { publishChange(change, params.name, origin: "vdpad") }
+        }
+        return Self.configInfo(try await kernel.deviceConfig(named: params.name))
+    }
+
+    public func bindDevice(_ params: DevBindParams) async throws -> DeviceInfo {
+        let driver = try Self.parseDriver(params.driver ?? "none", parameter: "driver") ?? nil
+        try await ensureKernel()
+        if inventory[params.name] == nil { _ = try await refreshEntry(params.name) }
+        try requireManaged(params.name)
+        try await kernel.bind(device: params.name, to: driver)
+        if var record = records[params.name] {
+            record.driver = driver?.rawValue ?? "none"
+            try store.save(record)
+            records[params.name] = record
+            recordsVersion &+= 1
+        }
+        let entry = try await refreshEntry(params.name)
+        publish(.driverBound, params.name, origin: "vdpad", driver: entry.binding.driver?.rawValue)
+        return deviceInfo(entry)
+    }
+}

@@ -1,0 +1,57 @@
+import Logging
+import NIOCore
+import ServiceLifecycle
+import UnixSignals
+import VDPANetlink
+import VDPAStore
+
+/// vdpad's version, reported by `daemon_status` and `--version`.
+public let vdpadVersion = "0.1.0"
+
+/// Assembles the daemon from its parts.
+public struct Daemon: Sendable {
+    public let controller: VDPAController
+    public let serviceGroup: ServiceGroup
+
+    /// Opens the state, reconciles with the kernel and builds the services; `run()` serves.
+    public init(configuration: DaemonConfiguration, kernel: any VDPAManaging, environment: [String: String],
+                shutdownSignals: [UnixSignal] = [.sigterm, .sigint], logger: Logger) async throws {
+        let store: StateStore
+        do {
+            store = try StateStore(directory: configuration.stateDirectory)
+        } catch {
+            logger.critical("Cannot open the state store", metadata: ["error": "\(error)"])
+            throw error
+        }
+        controller = VDPAController(
+            kernel: kernel, store: store,
+            settings: .init(restoreOnStart: configuration.restoreOnStart, socketPath: configuration.socketPath,
+                            stateDirectory: configuration.stateDirectory, version: vdpadVersion),
+            logger: logger)
+        try await controller.reconcile()
+        let notify = SystemdNotifyService(environment: environment, logger: logger)
+        let server = RPCServer(
+            settings: .init(socketPath: configuration.socketPath, socketMode: configuration.socketMode,
+                            socketGroup: configuration.socketGroup, maximumRequestBytes: configuration.maximumRequestBytes,
+                            idleTimeout: .seconds(Int64(configuration.clientIdleTimeoutSeconds))),
+            dispatcher: RPCDispatcher(controller: controller), events: controller.events, logger: logger,
+            onListening: { notify.markReady() })
+        let reconciler = ReconcileService(controller: controller, kernel: kernel,
+                                          interval: .seconds(configuration.resyncIntervalSeconds), logger: logger)
+        serviceGroup = ServiceGroup(configuration: .init(
+            services: [.init(service: notify), .init(service: server), .init(service: reconciler)],
+            gracefulShutdownSignals: shutdownSignals,
+            logger: logger))
+    }
+
+    /// Serves until a shutdown signal (or `serviceGroup.triggerGracefulShutdown()`).
+    public func run() async throws {
+        try await serviceGroup.run()
+    }
+
+    /// Builds and runs the daemon until SIGTERM/SIGINT.
+    public static func run(configuration: DaemonConfiguration, kernel: any VDPAManaging, environment: [String: String], logger: Logger) async throws {
+        try await Daemon(configuration: configuration, kernel: kernel, environment: environment, logger: logger).run()
+        logger.info("vdpad stopped")
+    }
+}

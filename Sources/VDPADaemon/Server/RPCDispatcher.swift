@@ -1,0 +1,141 @@
+import Foundation
+import VDPARPC
+
+/// What handling one request line produced.
+public enum RPCDispatchOutcome: Sendable {
+    /// Send these bytes (a response line without its newline).
+    case reply([UInt8])
+    /// A notification (no id): nothing to send.
+    case none
+    /// Reply, then start pushing events to this connection.
+    case subscribe(reply: [UInt8])
+}
+
+/// Decodes JSON-RPC 2.0 request lines, calls the controller, encodes the answers.
+/// Transport-free, so the protocol rules are tested without a socket.
+public struct RPCDispatcher: Sendable {
+    public let controller: VDPAController
+
+    public init(controller: VDPAController) { self.controller = controller }
+
+    public func handle(line: [UInt8]) async -> RPCDispatchOutcome {
+        let data = Data(line)
+        let decoder = JSONDecoder()
+        let header: RPCRequestHeader
+        do {
+            header = try decoder.decode(RPCRequestHeader.self, from: data)
+        } catch {
+            if (try? JSONSerialization.jsonObject(with: data)) == nil {
+                return .reply(Self.encodeError(id: nil, RPCErrorObject(code: .parseError, message: "Parse error: the request is not valid JSON")))
+            }
+            return .reply(Self.encodeError(id: nil, RPCErrorObject(code: .invalidRequest, message: "Invalid request: expected an object with a string 'method' and an optional 'id'")))
+        }
+        guard header.jsonrpc == "2.0" else {
+            return .reply(Self.encodeError(id: header.id, RPCErrorObject(code: .invalidRequest, message: "Invalid request: 'jsonrpc' must be \"2.0\"")))
+        }
+        if header.hasID && header.id == nil {
+            return .reply(Self.encodeError(id: nil, RPCErrorObject(code: .invalidRequest, message: "Invalid request: 'id' must be a string or a number")))
+        }
+        let isNotification = !header.hasID
+        guard let method = VDPAMethod(rawValue: header.method) else {
+            if isNotification { return .none }
+            return .reply(Self.encodeError(id: header.id, RPCErrorObject(code: .methodNotFound, message: "Method not found: \(header.method)")))
+        }
+        let outcome = await dispatch(method, id: header.id, data: data)
+        if isNotification { return .none }
+        return outcome
+    }
+
+    private func params<P: Codable & Sendable>(_ type: P.Type, _ data: Data, required: Bool) throws -> P? {
+        do {
+            let request = try JSONDecoder().decode(RPCRequest<P>.self, from: data)
+            if request.params == nil && required {
+                throw RPCErrorObject(code: .invalidParams, message: "Invalid params: this method needs params")
+            }
+            return request.params
+        } catch let error as RPCErrorObject {
+            throw error
+        } catch let DecodingError.keyNotFound(key, context) {
+            throw RPCErrorObject(code: .invalidParams, message: "Invalid params: missing '\(Self.path(context.codingPath + [key]))'",
+                                 data: RPCErrorData(parameter: key.stringValue))
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
+            throw RPCErrorObject(code: .invalidParams, message: "Invalid params: wrong type for '\(Self.path(context.codingPath))'",
+                                 data: RPCErrorData(parameter: context.codingPath.last?.stringValue))
+        } catch let DecodingError.dataCorrupted(context) {
+            throw RPCErrorObject(code: .invalidParams, message: "Invalid params: \(context.debugDescription)",
+                                 data: RPCErrorData(parameter: context.codingPath.last?.stringValue))
+        } catch {
+            throw RPCErrorObject(code: .invalidParams, message: "Invalid params: \(error)")
+        }
+    }
+
+    private static func path(_ keys: [any CodingKey]) -> String {
+        keys.filter { $0.stringValue != "params" }.map(\.stringValue).joined(separator: ".")
+    }
+
+    private func dispatch(_ method: VDPAMethod, id: RPCRequestID?, data: Data) async -> RPCDispatchOutcome {
+        do {
+            switch method {
+            case .rpcMethods:
+                return .reply(try Self.encode(id: id, RPCMethodsResult(methods: VDPAMethod.allCases.map(\.rawValue))))
+            case .daemonStatus:
+                return .reply(try Self.encode(id: id, await controller.daemonStatus()))
+            case .mgmtdevList:
+                let p = try params(MgmtdevListParams.self, data, required: false) ?? MgmtdevListParams()
+                return .reply(try Self.encode(id: id, try await controller.managementDevices(p)))
+            case .devAdd:
+                let p = try params(DevAddParams.self, data, required: true)!
+                return .reply(try Self.encode(id: id, try await controller.addDevice(p)))
+            case .devDel:
+                let p = try params(DevDelParams.self, data, required: true)!
+                return .reply(try Self.encode(id: id, try await controller.deleteDevice(p)))
+            case .devList:
+                let p = try params(DevListParams.self, data, required: false) ?? DevListParams()
+                let result = try await controller.encodedDeviceList(p) { try RPCJSON.encode($0) }
+                return .reply(Self.splice(id: id, encodedResult: result))
+            case .devGet:
+                let p = try params(DeviceNameParams.self, data, required: true)!
+                return .reply(try Self.encode(id: id, try await controller.device(p)))
+            case .devConfigGet:
+                let p = try params(DevConfigGetParams.self, data, required: false) ?? DevConfigGetParams()
+                return .reply(try Self.encode(id: id, try await controller.deviceConfigs(p)))
+            case .devVstatsGet:
+                let p = try params(DevVstatsGetParams.self, data, required: true)!
+                return .reply(try Self.encode(id: id, try await controller.vendorStatistics(p)))
+            case .devSet:
+                let p = try params(DevSetParams.self, data, required: true)!
+                return .reply(try Self.encode(id: id, try await controller.setDevice(p)))
+            case .devBind:
+                let p = try params(DevBindParams.self, data, required: true)!
+                return .reply(try Self.encode(id: id, try await controller.bindDevice(p)))
+            case .eventsSubscribe:
+                return .subscribe(reply: try Self.encode(id: id, EventsSubscribeResult(subscribed: true)))
+            }
+        } catch {
+            return .reply(Self.encodeError(id: id, APIError.from(error)))
+        }
+    }
+
+    static func encode<R: Codable & Sendable>(id: RPCRequestID?, _ result: R) throws -> [UInt8] {
+        try RPCJSON.encode(RPCResponse(id: id, result: result))
+    }
+
+    /// A response around an already encoded result.
+    static func splice(id: RPCRequestID?, encodedResult: [UInt8]) -> [UInt8] {
+        let idJSON: [UInt8] = switch id {
+        case .number(let number)?: Array(String(number).utf8)
+        case .string?: (try? RPCJSON.encode(id)) ?? Array("null".utf8)
+        case nil: Array("null".utf8)
+        }
+        return Array(#"{"jsonrpc":"2.0","id":"#.utf8) + idJSON + Array(#","result":"#.utf8) + encodedResult + [UInt8(ascii: "}")]
+    }
+
+    public static func encodeError(id: RPCRequestID?, _ error: RPCErrorObject) -> [UInt8] {
+        (try? RPCJSON.encode(RPCResponse<RPCEmpty>(id: id, error: error)))
+            ?? Array(#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"Internal error"}}"#.utf8)
+    }
+
+    public static func encodeEvent(_ event: DeviceEvent) -> [UInt8] {
+        (try? RPCJSON.encode(RPCNotification(method: vdpadEventNotificationMethod, params: event))) ?? []
+    }
+}

@@ -1,0 +1,127 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import VDPARPC
+import VDPASystem
+
+/// JSON-RPC 2.0 over a Unix stream socket, one request or response per line.
+///
+/// Each connection is served by its own task: a malformed, oversized, slow or
+/// vanished client gets an error or a closed connection, and nothing else.
+public final class RPCServer: Service {
+    public struct Settings: Sendable {
+        public var socketPath: String
+        public var socketMode: UInt32
+        public var socketGroup: String?
+        public var maximumRequestBytes: Int
+        public var idleTimeout: TimeAmount
+
+        public init(socketPath: String, socketMode: UInt32 = 0o660, socketGroup: String? = nil, maximumRequestBytes: Int = 1 << 20, idleTimeout: TimeAmount = .seconds(300)) {
+            self.socketPath = socketPath
+            self.socketMode = socketMode
+            self.socketGroup = socketGroup
+            self.maximumRequestBytes = maximumRequestBytes
+            self.idleTimeout = idleTimeout
+        }
+    }
+
+    private let settings: Settings
+    private let dispatcher: RPCDispatcher
+    private let events: EventHub
+    private let logger: Logger
+    private let onListening: @Sendable () -> Void
+
+    public init(settings: Settings, dispatcher: RPCDispatcher, events: EventHub, logger: Logger, onListening: @escaping @Sendable () -> Void = {}) {
+        self.settings = settings
+        self.dispatcher = dispatcher
+        self.events = events
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    public func run() async throws {
+        let settings = self.settings
+        let directory = String(settings.socketPath[..<(settings.socketPath.lastIndex(of: "/") ?? settings.socketPath.startIndex)])
+        if !directory.isEmpty { try FileSystem.createDirectory(directory) }
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .bind(unixDomainSocketPath: settings.socketPath, cleanupExistingSocketFile: true) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: settings.idleTimeout), name: "idle")
+                    try channel.pipeline.syncOperations.addHandler(IdleConnectionCloser(), name: "idle-closer")
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumLength: settings.maximumRequestBytes)))
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        try FileSystem.setMode(settings.socketPath, settings.socketMode)
+        if let group = settings.socketGroup, !group.isEmpty { try FileSystem.setGroup(settings.socketPath, groupName: group) }
+        logger.info("Listening", metadata: ["socket": "\(settings.socketPath)"])
+        onListening()
+        try await withGracefulShutdownHandler {
+            try await server.executeThenClose { inbound in
+                try await withThrowingDiscardingTaskGroup { group in
+                    for try await connection in inbound {
+                        group.addTask { await self.serve(connection) }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            server.channel.close(promise: nil)
+            self.events.finishAll()
+        }
+        try? FileSystem.removeFile(settings.socketPath)
+    }
+
+    private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                try await cancelWhenGracefulShutdown {
+                    var subscription: Task<Void, Never>?
+                    defer { subscription?.cancel() }
+                    do {
+                        for try await var line in inbound {
+                            let bytes = line.readBytes(length: line.readableBytes) ?? []
+                            switch await self.dispatcher.handle(line: bytes) {
+                            case .none:
+                                continue
+                            case .reply(let reply):
+                                try await outbound.write(Self.frame(reply))
+                            case .subscribe(let reply):
+                                try await outbound.write(Self.frame(reply))
+                                guard subscription == nil else { continue }
+                                _ = try? await connection.channel.pipeline.removeHandler(name: "idle").get()
+                                let stream = self.events.subscribe()
+                                let channel = connection.channel
+                                subscription = Task {
+                                    for await event in stream {
+                                        do { try await outbound.write(Self.frame(RPCDispatcher.encodeEvent(event))) } catch { break }
+                                    }
+                                    // The stream ends when this client fell too far behind (or at shutdown).
+                                    channel.close(promise: nil)
+                                }
+                            }
+                        }
+                    } catch let error as RequestTooLargeError {
+                        let reply = RPCDispatcher.encodeError(id: nil, RPCErrorObject(
+                            code: .requestTooLarge, message: "request line longer than \(error.limit) bytes; closing the connection"))
+                        try? await outbound.write(Self.frame(reply))
+                    }
+                }
+            }
+        } catch is CancellationError {
+            return
+        } catch {
+            logger.debug("Connection ended", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private static func frame(_ bytes: [UInt8]) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(bytes.count + 1)
+        buffer.writeBytes(bytes)
+        buffer.writeInteger(UInt8(ascii: "\n"))
+        return buffer
+    }
+}

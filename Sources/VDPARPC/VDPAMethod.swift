@@ -1,0 +1,37 @@
+/// The one list of vdpad's API methods. The server dispatches on it,
+/// `rpc_methods` returns it, and a test checks Documentation/api.md against it.
+public enum VDPAMethod: String, CaseIterable, Sendable, Codable {
+    case rpcMethods = "rpc_methods"
+    case daemonStatus = "daemon_status"
+    case mgmtdevList = "mgmtdev_list"
+    case devAdd = "dev_add"
+    case devDel = "dev_del"
+    case devList = "dev_list"
+    case devGet = "dev_get"
+    case devConfigGet = "dev_config_get"
+    case devVstatsGet = "dev_vstats_get"
+    case devSet = "dev_set"
+    case devBind = "dev_bind"
+    case eventsSubscribe = "events_subscribe"
+
+    /// One line on what the method does.
+    public var summary: String {
+        switch self {
+        case .rpcMethods: "List the methods this daemon answers."
+        case .daemonStatus: "Report the daemon's version, kernel support, state and device counts."
+        case .mgmtdevList: "List management devices (parents that can create vDPA devices)."
+        case .devAdd: "Create a vDPA device and record how it was created."
+        case .devDel: "Delete a vDPA device created by vdpad."
+        case .devList: "List vDPA devices, managed and unmanaged, and managed devices that vanished."
+        case .devGet: "Show one vDPA device."
+        case .devConfigGet: "Show device configuration (MAC, link, MTU, queue pairs, features, block geometry)."
+        case .devVstatsGet: "Show a queue's vendor statistics."
+        case .devSet: "Change a device's MAC address."
+        case .devBind: "Bind a device to a vdpa bus driver (vhost_vdpa or virtio_vdpa) or unbind it."
+        case .eventsSubscribe: "Receive device events on this connection as notifications."
+        }
+    }
+}
+
+/// The method name of pushed event notifications.
+public let vdpadEventNotificationMethod = "event"

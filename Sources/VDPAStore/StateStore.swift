@@ -1,0 +1,110 @@
+import Foundation
+import GRDB
+
+/// A failure of the durable state store, with SQLite's reason.
+public struct StateStoreError: Error, CustomStringConvertible, Sendable {
+    public var operation: String
+    public var reason: String
+    public var description: String { "state store: \(operation): \(reason)" }
+}
+
+/// vdpad's durable state: one SQLite database under the state directory.
+///
+/// Every change is one transaction, committed with `synchronous=FULL` in WAL mode
+/// before the caller acknowledges anything, so a `kill -9` (or power loss) at any
+/// point loses no acknowledged change. Schema changes go through numbered migrations.
+public final class StateStore: Sendable {
+    private let database: DatabaseQueue
+    public let path: String
+
+    /// Opens (creating if needed) `vdpad.sqlite` in `directory`.
+    public init(directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        path = directory + "/vdpad.sqlite"
+        var configuration = Configuration()
+        configuration.label = "vdpad.state"
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            database = try DatabaseQueue(path: path, configuration: configuration)
+            try database.writeWithoutTransaction { db in
+                _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+            }
+            try Self.migrator.migrate(database)
+        } catch {
+            throw StateStoreError(operation: "open \(path)", reason: "\(error)")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("1-devices") { db in
+            try db.create(table: "device") { table in
+                table.column("name", .text).primaryKey()
+                table.column("managementBus", .text)
+                table.column("managementName", .text).notNull()
+                table.column("macAddress", .text)
+                table.column("mtu", .integer)
+                table.column("maxVirtqueuePairs", .integer)
+                table.column("requestedFeatures", .text)
+                table.column("provisionedFeatures", .text)
+                table.column("deviceType", .integer)
+                table.column("driver", .text)
+                table.column("state", .text).notNull()
+                table.column("createdAt", .datetime).notNull()
+                table.column("updatedAt", .datetime).notNull()
+            }
+        }
+        return migrator
+    }
+
+    private func write<T>(_ operation: String, _ body: (Database) throws -> T) throws -> T {
+        do { return try database.write(body) } catch {
+            throw StateStoreError(operation: operation, reason: "\(error)")
+        }
+    }
+
+    private func read<T>(_ operation: String, _ body: (Database) throws -> T) throws -> T {
+        do { return try database.read(body) } catch {
+            throw StateStoreError(operation: operation, reason: "\(error)")
+        }
+    }
+
+    /// Every device record, by name.
+    public func devices() throws -> [DeviceRecord] {
+        try read("read devices") { try DeviceRecord.order(Column("name")).fetchAll($0) }
+    }
+
+    public func device(named name: String) throws -> DeviceRecord? {
+        try read("read device \(name)") { try DeviceRecord.fetchOne($0, key: name) }
+    }
+
+    /// Inserts or replaces a record (one transaction).
+    public func save(_ record: DeviceRecord) throws {
+        var record = record
+        record.updatedAt = Date()
+        try write("save device \(record.name)") { try record.save($0) }
+    }
+
+    /// Changes a record's state (one transaction); false when there is no such record.
+    @discardableResult
+    public func setState(_ state: DeviceRecord.State, forDevice name: String) throws -> Bool {
+        try write("set state of \(name)") { db in
+            guard var record = try DeviceRecord.fetchOne(db, key: name) else { return false }
+            record.state = state
+            record.updatedAt = Date()
+            try record.update(db)
+            return true
+        }
+    }
+
+    /// Removes a record (one transaction).
+    public func delete(deviceNamed name: String) throws {
+        _ = try write("delete device \(name)") { try DeviceRecord.deleteOne($0, key: name) }
+    }
+}
+
+extension DeviceRecord: FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "device"
+}

@@ -1,0 +1,115 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Small, typed file operations for sysfs and the state directory.
+///
+/// sysfs attributes are short text files; reads return their content without the
+/// trailing newline, writes are one `write()` (the kernel acts on that call, so a
+/// failure carries the kernel's errno, e.g. ENODEV from a driver `bind` file).
+public enum FileSystem {
+    /// Reads a whole (small) file as UTF-8 text, trailing newline removed.
+    public static func readText(_ path: String) throws -> String {
+        let fd = try system_open(path, O_RDONLY)
+        defer { system_close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = try chunk.withUnsafeMutableBytes { buffer throws in
+                try system_read(fd, buffer)
+            }
+            if count == 0 { break }
+            bytes.append(contentsOf: chunk[..<count])
+            if bytes.count > 1 << 20 { break }
+        }
+        var text = String(decoding: bytes, as: UTF8.self)
+        while text.last == "\n" { text.removeLast() }
+        return text
+    }
+
+    /// Writes `text` to `path` in a single write() call (sysfs semantics).
+    public static func writeText(_ path: String, _ text: String) throws {
+        let fd = try system_open(path, O_WRONLY)
+        defer { system_close(fd) }
+        let bytes = Array(text.utf8)
+        let written = try bytes.withUnsafeBytes { buffer throws in
+            try system_write(fd, buffer, path: path)
+        }
+        if written != bytes.count {
+            throw SystemError(errno: EIO, operation: "write (short)", path: path)
+        }
+    }
+
+    /// Creates or truncates a regular file with the given contents and mode.
+    public static func createFile(_ path: String, contents: String, mode: UInt32 = 0o644) throws {
+        let fd = try system_open(path, O_WRONLY | O_CREAT | O_TRUNC, mode_t(mode))
+        defer { system_close(fd) }
+        let bytes = Array(contents.utf8)
+        _ = try bytes.withUnsafeBytes { buffer throws in try system_write(fd, buffer, path: path) }
+    }
+
+    /// The target of a symbolic link.
+    public static func readLink(_ path: String) throws -> String {
+        try system_readlink(path)
+    }
+
+    /// The names in a directory, sorted, without "." and "..".
+    public static func listDirectory(_ path: String) throws -> [String] {
+        try system_listDirectory(path)
+    }
+
+    /// Whether anything exists at `path` (following symlinks).
+    public static func exists(_ path: String) -> Bool {
+        system_access(path, F_OK)
+    }
+
+    /// Whether `path` is a directory (following symlinks).
+    public static func isDirectory(_ path: String) -> Bool {
+        system_stat_isDirectory(path) ?? false
+    }
+
+    /// Creates a directory and its missing parents.
+    public static func createDirectory(_ path: String, mode: UInt32 = 0o755) throws {
+        var current = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            try system_mkdir(current, mode_t(mode))
+        }
+    }
+
+    /// Removes a file; a missing file is not an error.
+    public static func removeFile(_ path: String) throws {
+        try system_unlink(path)
+    }
+
+    /// Sets a file's permission bits.
+    public static func setMode(_ path: String, _ mode: UInt32) throws {
+        try system_chmod(path, mode_t(mode))
+    }
+
+    /// Sets a file's group by group name.
+    public static func setGroup(_ path: String, groupName: String) throws {
+        guard let group = system_groupID(named: groupName) else {
+            throw SystemError(errno: ENOENT, operation: "getgrnam \(groupName)", path: path)
+        }
+        try system_chown(path, group: group)
+    }
+}
+
+/// Facts about the running system.
+public enum SystemInfo {
+    /// The kernel release, as `uname -r` prints it.
+    public static var kernelRelease: String { system_kernelRelease() }
+    /// This process's id.
+    public static var processID: Int32 { system_processID() }
+}
+
+/// Socket options on descriptors owned elsewhere (e.g. libnl's netlink socket).
+public enum SocketOptions {
+    /// Sets an integer option to 1.
+    public static func enable(fd: Int32, level: Int32, option: Int32) throws {
+        try system_setsockopt(fd, level, option, 1)
+    }
+}

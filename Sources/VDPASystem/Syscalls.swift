@@ -1,0 +1,208 @@
+// The one file in vdpad that calls the C library's system calls directly.
+//
+// Every wrapper retries EINTR and reports failure as `SystemError` carrying errno.
+// Everything else in the project calls the typed helpers built on these
+// (FileSystem.swift, UnixSocket.swift, UeventSocket.swift, ServiceNotify.swift).
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Runs `body` until it does not fail with EINTR; returns its result or throws errno.
+@inline(__always)
+func retryingOnInterrupt<T: FixedWidthInteger>(
+    _ operation: StaticString,
+    path: String? = nil,
+    _ body: () -> T
+) throws(SystemError) -> T {
+    while true {
+        let result = body()
+        if result >= 0 { return result }
+        let code = errno
+        if code == EINTR { continue }
+        throw SystemError(errno: code, operation: "\(operation)", path: path)
+    }
+}
+
+func system_open(_ path: String, _ flags: Int32, _ mode: mode_t = 0) throws -> Int32 {
+    try retryingOnInterrupt("open", path: path) { open(path, flags | O_CLOEXEC, mode) }
+}
+
+func system_close(_ fd: Int32) {
+    // close() must not be retried on EINTR on Linux: the descriptor is gone either way.
+    _ = close(fd)
+}
+
+func system_read(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    try retryingOnInterrupt("read") { read(fd, buffer.baseAddress, buffer.count) }
+}
+
+func system_write(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String? = nil) throws -> Int {
+    try retryingOnInterrupt("write", path: path) { write(fd, buffer.baseAddress, buffer.count) }
+}
+
+func system_readlink(_ path: String) throws -> String {
+    var buffer = [CChar](repeating: 0, count: 4096)
+    let count = try retryingOnInterrupt("readlink", path: path) {
+        buffer.withUnsafeMutableBufferPointer { readlink(path, $0.baseAddress!, $0.count - 1) }
+    }
+    return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+func system_access(_ path: String, _ mode: Int32) -> Bool {
+    access(path, mode) == 0
+}
+
+func system_stat_isDirectory(_ path: String) -> Bool? {
+    var info = stat()
+    guard stat(path, &info) == 0 else { return nil }
+    return (info.st_mode & S_IFMT) == S_IFDIR
+}
+
+func system_listDirectory(_ path: String) throws -> [String] {
+    guard let directory = opendir(path) else {
+        throw SystemError(errno: errno, operation: "opendir", path: path)
+    }
+    defer { closedir(directory) }
+    var names: [String] = []
+    while let entry = readdir(directory) {
+        // SAFETY: d_name is a NUL-terminated char array inside the dirent that readdir
+        // returned; it stays valid until the next readdir/closedir on this stream.
+        let name = withUnsafePointer(to: &entry.pointee.d_name) {
+            $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+        }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names.sorted()
+}
+
+func system_mkdir(_ path: String, _ mode: mode_t) throws {
+    if mkdir(path, mode) != 0 && errno != EEXIST {
+        throw SystemError(errno: errno, operation: "mkdir", path: path)
+    }
+}
+
+func system_unlink(_ path: String) throws {
+    if unlink(path) != 0 && errno != ENOENT {
+        throw SystemError(errno: errno, operation: "unlink", path: path)
+    }
+}
+
+func system_chmod(_ path: String, _ mode: mode_t) throws {
+    _ = try retryingOnInterrupt("chmod", path: path) { chmod(path, mode) }
+}
+
+func system_chown(_ path: String, group: gid_t) throws {
+    _ = try retryingOnInterrupt("chown", path: path) { chown(path, UInt32.max, group) }
+}
+
+func system_groupID(named name: String) -> gid_t? {
+    guard let entry = getgrnam(name) else { return nil }
+    return entry.pointee.gr_gid
+}
+
+func system_socket(_ domain: Int32, _ type: Int32, _ proto: Int32) throws -> Int32 {
+    try retryingOnInterrupt("socket") { socket(domain, type | Int32(SOCK_CLOEXEC.rawValue), proto) }
+}
+
+func system_connectUnix(_ fd: Int32, path: String) throws {
+    var address = try UnixAddress(path: path)
+    _ = try retryingOnInterrupt("connect", path: path) {
+        address.withSockaddr { connect(fd, $0, $1) }
+    }
+}
+
+func system_bindNetlink(_ fd: Int32, groups: UInt32) throws {
+    var address = NetlinkSocketAddress(family: sa_family_t(AF_NETLINK), pad: 0, portID: 0, groups: groups)
+    _ = try retryingOnInterrupt("bind") {
+        withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<NetlinkSocketAddress>.size))
+            }
+        }
+    }
+}
+
+func system_setsockopt(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) throws {
+    var value = value
+    _ = try retryingOnInterrupt("setsockopt") {
+        setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size))
+    }
+}
+
+func system_recv(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, flags: Int32 = 0) throws -> Int {
+    try retryingOnInterrupt("recv") { recv(fd, buffer.baseAddress, buffer.count, flags) }
+}
+
+func system_send(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) throws -> Int {
+    try retryingOnInterrupt("send") { send(fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL)) }
+}
+
+func system_sendtoUnix(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws {
+    var address = try UnixAddress(path: path)
+    _ = try retryingOnInterrupt("sendto", path: path) {
+        address.withSockaddr { sendto(fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL), $0, $1) }
+    }
+}
+
+/// Waits until `fd` is readable or `timeoutMilliseconds` pass; returns whether it is readable.
+func system_pollReadable(_ fd: Int32, timeoutMilliseconds: Int32) throws -> Bool {
+    var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+    let ready = try retryingOnInterrupt("poll") { poll(&descriptor, 1, timeoutMilliseconds) }
+    return ready > 0
+}
+
+func system_kernelRelease() -> String {
+    var names = utsname()
+    guard uname(&names) == 0 else { return "unknown" }
+    // SAFETY: utsname.release is a NUL-terminated char array filled by uname().
+    return withUnsafePointer(to: &names.release) {
+        $0.withMemoryRebound(to: CChar.self, capacity: 65) { String(cString: $0) }
+    }
+}
+
+func system_processID() -> Int32 { getpid() }
+
+func system_errnoDescription(_ code: Int32) -> String {
+    guard let text = strerror(code) else { return "errno \(code)" }
+    return String(cString: text)
+}
+
+/// A `sockaddr_un` for a filesystem path or, with a leading "@", an abstract name.
+struct UnixAddress {
+    private var storage = sockaddr_un()
+    private var length: socklen_t
+
+    init(path: String) throws {
+        storage.sun_family = sa_family_t(AF_UNIX)
+        var bytes = Array(path.utf8)
+        let abstract = bytes.first == UInt8(ascii: "@")
+        if abstract { bytes[0] = 0 }
+        let capacity = MemoryLayout.size(ofValue: storage.sun_path)
+        guard bytes.count < capacity else {
+            throw SystemError(errno: ENAMETOOLONG, operation: "sockaddr_un", path: path)
+        }
+        withUnsafeMutableBytes(of: &storage.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+        }
+        // Abstract names are not NUL-terminated: the length says where they end.
+        let pathOffset = MemoryLayout<sockaddr_un>.offset(of: \sockaddr_un.sun_path) ?? 2
+        length = socklen_t(pathOffset + bytes.count + (abstract ? 0 : 1))
+    }
+
+    mutating func withSockaddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
+        let length = self.length
+        return withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, length) }
+        }
+    }
+}
+
+/// `struct sockaddr_nl` from <linux/netlink.h>, which Glibc's module does not export.
+struct NetlinkSocketAddress {
+    var family: sa_family_t
+    var pad: UInt16
+    var portID: UInt32
+    var groups: UInt32
+}

@@ -1,0 +1,57 @@
+import Foundation
+import Logging
+import VDPAClient
+import VDPADaemon
+import VDPANetlink
+
+/// A vdpad running inside the test process on a real Unix socket, over any
+/// ``VDPAManaging`` (usually ``FakeVDPAKernel``), for integration tests and benchmarks.
+public final class InProcessDaemon: Sendable {
+    public let socketPath: String
+    public let stateDirectory: String
+    public let daemon: Daemon
+    private let task: Task<Void, any Error>
+
+    /// A fresh directory under the system's temporary directory.
+    public static func temporaryDirectory(_ prefix: String = "vdpad-test") -> String {
+        let path = NSTemporaryDirectory() + "/\(prefix)-\(UUID().uuidString.prefix(8))"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    public init(kernel: any VDPAManaging, stateDirectory: String? = nil, restoreOnStart: Bool = true,
+                resyncInterval: Int = 3600, idleTimeout: Int = 300, maximumRequestBytes: Int = 1 << 20,
+                logLevel: Logger.Level = .warning) async throws {
+        let directory = stateDirectory ?? Self.temporaryDirectory()
+        self.stateDirectory = directory
+        // Unix socket paths are limited to 107 bytes: keep the socket short.
+        socketPath = "/tmp/vdpad-\(UUID().uuidString.prefix(8)).sock"
+        var configuration = DaemonConfiguration()
+        configuration.socketPath = socketPath
+        configuration.stateDirectory = directory
+        configuration.restoreOnStart = restoreOnStart
+        configuration.resyncIntervalSeconds = resyncInterval
+        configuration.clientIdleTimeoutSeconds = idleTimeout
+        configuration.maximumRequestBytes = maximumRequestBytes
+        var logger = Logger(label: "vdpad-test")
+        logger.logLevel = logLevel
+        let daemon = try await Daemon(configuration: configuration, kernel: kernel, environment: [:], shutdownSignals: [], logger: logger)
+        self.daemon = daemon
+        task = Task { try await daemon.run() }
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if (try? VDPAClient(socketPath: socketPath)) != nil { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        throw VDPAClientError.connectionClosed
+    }
+
+    /// A new client connection.
+    public func client() throws -> VDPAClient { try VDPAClient(socketPath: socketPath) }
+
+    /// Graceful shutdown, as on SIGTERM.
+    public func stop() async throws {
+        await daemon.serviceGroup.triggerGracefulShutdown()
+        try await task.value
+    }
+}

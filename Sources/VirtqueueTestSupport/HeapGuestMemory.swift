@@ -1,0 +1,66 @@
+import Virtqueue
+
+/// Heap-backed guest memory for tests, benchmarks and the fuzzer: owns its
+/// allocations (zero-filled) and exposes them as ``GuestMemoryRegions``.
+public final class HeapGuestMemory: GuestMemory, @unchecked Sendable {
+    // SAFETY (type level): the allocations live exactly as long as this
+    // object; `regions` points into them and is only used through `self`.
+    public let regions: GuestMemoryRegions
+    private let allocations: [UnsafeMutableRawPointer]
+
+    /// One region per `(guestAddress, size)`; regions may be adjacent or have gaps.
+    public init(regions layout: [(guestAddress: GuestAddress, size: Int)]) throws {
+        var allocations: [UnsafeMutableRawPointer] = []
+        var regions: [GuestMemoryRegion] = []
+        for (address, size) in layout {
+            let pointer = UnsafeMutableRawPointer.allocate(byteCount: max(size, 1), alignment: 4096)
+            // SAFETY: freshly allocated, `size` bytes.
+            pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(size, 1))
+            allocations.append(pointer)
+            regions.append(GuestMemoryRegion(guestAddress: address, size: UInt64(size), hostAddress: pointer))
+        }
+        self.allocations = allocations
+        do {
+            self.regions = try GuestMemoryRegions(regions)
+        } catch {
+            // SAFETY: nothing else references the allocations yet.
+            for pointer in allocations { pointer.deallocate() }
+            throw error
+        }
+    }
+
+    /// A single region of `size` bytes at `base`.
+    public convenience init(size: Int, base: GuestAddress = GuestAddress(0)) throws {
+        try self.init(regions: [(base, size)])
+    }
+
+    deinit {
+        // SAFETY: allocated in init, owned by this object only.
+        for pointer in allocations { pointer.deallocate() }
+    }
+
+    @inlinable public func contiguousBytes(at address: GuestAddress) throws(GuestMemoryError) -> UInt64 {
+        try regions.contiguousBytes(at: address)
+    }
+    @inlinable public func checkRange(_ address: GuestAddress, length: UInt64, requireContiguous: Bool) throws(GuestMemoryError) {
+        try regions.checkRange(address, length: length, requireContiguous: requireContiguous)
+    }
+    @inlinable public func loadRaw<T: BitwiseCopyable>(_ type: T.Type, at address: GuestAddress) throws(GuestMemoryError) -> T {
+        try regions.loadRaw(type, at: address)
+    }
+    @inlinable public func storeRaw<T: BitwiseCopyable>(_ value: T, at address: GuestAddress) throws(GuestMemoryError) {
+        try regions.storeRaw(value, at: address)
+    }
+    @inlinable public func read(at address: GuestAddress, into destination: UnsafeMutableRawBufferPointer) throws(GuestMemoryError) {
+        try regions.read(at: address, into: destination)
+    }
+    @inlinable public func write(at address: GuestAddress, from source: UnsafeRawBufferPointer) throws(GuestMemoryError) {
+        try regions.write(at: address, from: source)
+    }
+    @inlinable public func loadIndex(at address: GuestAddress, ordering: IndexLoadOrdering) throws(GuestMemoryError) -> UInt16 {
+        try regions.loadIndex(at: address, ordering: ordering)
+    }
+    @inlinable public func storeIndex(_ value: UInt16, at address: GuestAddress, ordering: IndexStoreOrdering) throws(GuestMemoryError) {
+        try regions.storeIndex(value, at: address, ordering: ordering)
+    }
+}
