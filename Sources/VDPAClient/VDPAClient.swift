@@ -81,8 +81,9 @@ public final class VDPAClient {
 
     /// Subscribes to device events and hands each to `handler` until it returns false
     /// or the connection ends. With a timeout, returns when nothing arrives in time.
-    public func followEvents(timeoutMilliseconds: Int32? = nil, _ handler: (DeviceEvent) -> Bool) throws {
+    public func followEvents(timeoutMilliseconds: Int32? = nil, onSubscribed: () -> Void = {}, _ handler: (DeviceEvent) -> Bool) throws {
         _ = try call(.eventsSubscribe, as: EventsSubscribeResult.self)
+        onSubscribed()
         while true {
             let line: [UInt8]
             do {
@@ -98,10 +99,20 @@ public final class VDPAClient {
         }
     }
 
-    /// Sends raw bytes (tests of malformed input) and returns the next line, if any.
+    /// Sends raw bytes (tests of malformed input) and returns the next line, or nil
+    /// when the daemon has closed the connection.
     public func sendRaw(_ bytes: [UInt8], timeoutMilliseconds: Int32 = 5000) throws -> [UInt8]? {
-        do { try connection.writeAll(bytes) } catch let error as SystemError { throw VDPAClientError.transport(error) }
-        do { return try readLine(timeoutMilliseconds: timeoutMilliseconds) } catch VDPAClientError.connectionClosed { return nil }
+        do { try connection.writeAll(bytes) } catch let error as SystemError {
+            if error.errno == ErrnoCode.brokenPipe || error.errno == ErrnoCode.connectionReset { return nil }
+            throw VDPAClientError.transport(error)
+        }
+        do {
+            return try readLine(timeoutMilliseconds: timeoutMilliseconds)
+        } catch VDPAClientError.connectionClosed {
+            return nil
+        } catch VDPAClientError.transport(let error) where error.errno == ErrnoCode.connectionReset {
+            return nil  // closed by the daemon with our bytes still unread
+        }
     }
 
     private func readLine(timeoutMilliseconds: Int32? = nil) throws -> [UInt8] {

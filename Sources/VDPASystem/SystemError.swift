@@ -81,4 +81,6 @@ public enum ErrnoCode {
     public static let timedOut = ETIMEDOUT
     public static let protocolNotSupported = EPROTONOSUPPORT
     public static let messageTooLong = EMSGSIZE
+    public static let brokenPipe = EPIPE
+    public static let connectionReset = ECONNRESET
 }

@@ -55,3 +55,25 @@ public final class InProcessDaemon: Sendable {
         try await task.value
     }
 }
+
+/// Runs blocking work (a ``VDPAClient`` waiting on its socket) on a thread of its own,
+/// never on the Swift concurrency pool: the daemon under test runs on that pool, and on
+/// a 2-core machine two blocked pool threads would starve it.
+public func runOffThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread { continuation.resume(with: Result { try body() }) }
+        thread.start()
+    }
+}
+
+extension InProcessDaemon {
+    /// Opens a client connection and runs `body` with it off the concurrency pool.
+    public func withClient<T: Sendable>(_ body: @escaping @Sendable (VDPAClient) throws -> T) async throws -> T {
+        let path = socketPath
+        return try await runOffThePool {
+            let client = try VDPAClient(socketPath: path)
+            defer { client.close() }
+            return try body(client)
+        }
+    }
+}

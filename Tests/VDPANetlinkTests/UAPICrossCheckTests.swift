@@ -38,11 +38,12 @@ enum UAPIHeaders {
 
     /// `_IO/_IOR/_IOW/_IOWR(VHOST_VIRTIO, nr, type)` of a `#define NAME …` line, evaluated.
     static func ioctl(_ name: String, in text: String) throws -> UInt {
-        let line = try #require(text.split(separator: "\n").first { $0.hasPrefix("#define \(name) ") || $0.hasPrefix("#define \(name)\t") })
-        let macro = try #require(line.range(of: "_IO"))
-        let call = line[macro.lowerBound...]
+        let logicalLines = text.replacingOccurrences(of: "\\\n", with: " ").split(separator: "\n")
+        let line = try #require(logicalLines.first { $0.hasPrefix("#define \(name) ") || $0.hasPrefix("#define \(name)\t") })
+        let macro = try #require(line.firstRange(of: /[\s]_IO(W|R|WR)?\(/))
+        let call = line[line.index(after: macro.lowerBound)...]
         let kind = call.prefix { $0 != "(" }
-        let arguments = call.drop { $0 != "(" }.dropFirst().prefix { $0 != ")" }.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let arguments = call.drop { $0 != "(" }.dropFirst().prefix { $0 != ")" }.split(separator: ",").map { $0.split(whereSeparator: \.isWhitespace).joined(separator: " ") }
         let number = try #require(UInt(arguments[1].dropFirst(2), radix: 16))
         let sizes: [String: UInt] = [
             "__u64": 8, "__u32": 4, "__u16": 2, "__u8": 1, "int": 4, "unsigned int": 4,
@@ -90,7 +91,8 @@ struct UAPICrossCheckTests {
             ("VHOST_VDPA_GET_GROUP_NUM", CVhost_VDPA_GET_GROUP_NUM), ("VHOST_VDPA_GET_VRING_SIZE", CVhost_VDPA_GET_VRING_SIZE),
         ]
         for (name, value) in shim {
-            #expect(try UAPIHeaders.ioctl(name, in: text) == value, "\(name)")
+            let parsed = try UAPIHeaders.ioctl(name, in: text)
+            #expect(parsed == value, "\(name): header 0x\(String(parsed, radix: 16)), shim 0x\(String(value, radix: 16))")
         }
     }
 }
