@@ -239,7 +239,7 @@ build_initramfs() {
            "$r/lib/modules/$KVER"
 
   # busybox (static); /init installs the applet links at boot
-  ldd /bin/busybox 2>&1 | grep -q 'not a dynamic' || die "/bin/busybox is not static (install busybox-static)"
+  { ldd /bin/busybox 2>&1 || true; } | grep -q 'not a dynamic' || die "/bin/busybox is not static (install busybox-static)"
   cp /bin/busybox "$r/bin/busybox"
   ln -s busybox "$r/bin/sh"
 

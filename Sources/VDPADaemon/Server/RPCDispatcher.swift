@@ -46,13 +46,18 @@ public struct RPCDispatcher: Sendable {
         return outcome
     }
 
-    private func params<P: Codable & Sendable>(_ type: P.Type, _ data: Data, required: Bool) throws -> P? {
+    /// The params of a method that needs them.
+    private func requiredParams<P: Codable & Sendable>(_ type: P.Type, _ data: Data) throws -> P {
+        guard let params = try optionalParams(type, data) else {
+            throw RPCErrorObject(code: .invalidParams, message: "Invalid params: this method needs params")
+        }
+        return params
+    }
+
+    /// The params of a method that may be called without them.
+    private func optionalParams<P: Codable & Sendable>(_ type: P.Type, _ data: Data) throws -> P? {
         do {
-            let request = try JSONDecoder().decode(RPCRequest<P>.self, from: data)
-            if request.params == nil && required {
-                throw RPCErrorObject(code: .invalidParams, message: "Invalid params: this method needs params")
-            }
-            return request.params
+            return try JSONDecoder().decode(RPCRequest<P>.self, from: data).params
         } catch let error as RPCErrorObject {
             throw error
         } catch let DecodingError.keyNotFound(key, context) {
@@ -81,32 +86,32 @@ public struct RPCDispatcher: Sendable {
             case .daemonStatus:
                 return .reply(try Self.encode(id: id, await controller.daemonStatus()))
             case .mgmtdevList:
-                let p = try params(MgmtdevListParams.self, data, required: false) ?? MgmtdevListParams()
+                let p = try optionalParams(MgmtdevListParams.self, data) ?? MgmtdevListParams()
                 return .reply(try Self.encode(id: id, try await controller.managementDevices(p)))
             case .devAdd:
-                let p = try params(DevAddParams.self, data, required: true)!
+                let p = try requiredParams(DevAddParams.self, data)
                 return .reply(try Self.encode(id: id, try await controller.addDevice(p)))
             case .devDel:
-                let p = try params(DevDelParams.self, data, required: true)!
+                let p = try requiredParams(DevDelParams.self, data)
                 return .reply(try Self.encode(id: id, try await controller.deleteDevice(p)))
             case .devList:
-                let p = try params(DevListParams.self, data, required: false) ?? DevListParams()
+                let p = try optionalParams(DevListParams.self, data) ?? DevListParams()
                 let result = try await controller.encodedDeviceList(p) { try RPCJSON.encode($0) }
                 return .reply(Self.splice(id: id, encodedResult: result))
             case .devGet:
-                let p = try params(DeviceNameParams.self, data, required: true)!
+                let p = try requiredParams(DeviceNameParams.self, data)
                 return .reply(try Self.encode(id: id, try await controller.device(p)))
             case .devConfigGet:
-                let p = try params(DevConfigGetParams.self, data, required: false) ?? DevConfigGetParams()
+                let p = try optionalParams(DevConfigGetParams.self, data) ?? DevConfigGetParams()
                 return .reply(try Self.encode(id: id, try await controller.deviceConfigs(p)))
             case .devVstatsGet:
-                let p = try params(DevVstatsGetParams.self, data, required: true)!
+                let p = try requiredParams(DevVstatsGetParams.self, data)
                 return .reply(try Self.encode(id: id, try await controller.vendorStatistics(p)))
             case .devSet:
-                let p = try params(DevSetParams.self, data, required: true)!
+                let p = try requiredParams(DevSetParams.self, data)
                 return .reply(try Self.encode(id: id, try await controller.setDevice(p)))
             case .devBind:
-                let p = try params(DevBindParams.self, data, required: true)!
+                let p = try requiredParams(DevBindParams.self, data)
                 return .reply(try Self.encode(id: id, try await controller.bindDevice(p)))
             case .eventsSubscribe:
                 return .subscribe(reply: try Self.encode(id: id, EventsSubscribeResult(subscribed: true)))

@@ -1,0 +1,111 @@
+import Foundation
+import Testing
+import VDPAClient
+import VDPANetlink
+import VDPARPC
+import VDPASystem
+import VDPATestSupport
+import VirtioModel
+
+extension LabTests {
+    /// The real vdpad binary over the real kernel: lifecycle, devices made by others, crashes.
+    @Suite(.serialized) struct Daemon {
+        init() async throws { try await Lab.removeAllDevices() }
+
+        @Test func lifecycleThroughTheDaemon() async throws {
+            let daemon = try await SpawnedDaemon()
+            let status = try await daemon.withClient { try $0.call(.daemonStatus, as: DaemonStatusResult.self) }
+            #expect(status.vdpa.available)
+            let added = try await daemon.withClient {
+                try $0.call(.devAdd, DevAddParams(name: "d0", mgmtdev: "vdpasim_net", mac: "52:54:00:00:00:10", mtu: 1500), as: DeviceInfo.self)
+            }
+            #expect(added.managed)
+            #expect(added.driver == "vhost_vdpa")
+            #expect(added.record?.mtu == 1500)
+            // The kernel has it, as iproute2 sees.
+            let shown = try #require(try await Lab.vdpaJSON("dev", "show", "d0") as? [String: Any])
+            #expect((shown["dev"] as? [String: Any])?["d0"] != nil)
+            let bound = try await daemon.withClient { try $0.call(.devBind, DevBindParams(name: "d0", driver: "virtio_vdpa"), as: DeviceInfo.self) }
+            #expect(bound.driver == "virtio_vdpa")
+            #expect(!bound.netdevs.isEmpty)
+            let stats = try await daemon.withClient { try $0.call(.devVstatsGet, DevVstatsGetParams(name: "d0", qidx: 0), as: DevVstatsGetResult.self) }
+            #expect(!stats.stats.isEmpty)
+            let changed = try await daemon.withClient { try $0.call(.devSet, DevSetParams(name: "d0", mac: "52:54:00:00:00:11"), as: DeviceConfigInfo.self) }
+            #expect(changed.net?.mac == "52:54:00:00:00:11")
+            let refused = try await daemon.withClient { client in
+                #expect(throws: RPCErrorObject.self) {
+                    try client.call(.devAdd, DevAddParams(name: "d1", mgmtdev: "vdpasim_net", maxVqp: 2), as: DeviceInfo.self)
+                }
+            }
+            #expect(refused?.data?.errno == ErrnoCode.notSupported)
+            #expect(refused?.data?.extack?.contains("Some provided attributes are not supported") == true)
+            _ = try await daemon.withClient { try $0.call(.devDel, DevDelParams(name: "d0"), as: DevDelResult.self) }
+            #expect(try await Lab.vdpa("dev", "show", "d0").status != 0)
+            #expect(try await daemon.stop() == 0)
+        }
+
+        @Test func aDeviceMadeWithIproute2IsUnmanagedAndRaisesAnEvent() async throws {
+            let daemon = try await SpawnedDaemon()
+            let subscribed = AsyncStream<Void>.makeStream()
+            let events = Task {
+                try await daemon.withClient { client -> [DeviceEvent] in
+                    var events: [DeviceEvent] = []
+                    try client.followEvents(timeoutMilliseconds: 20_000, onSubscribed: { subscribed.continuation.finish() }) { event in
+                        events.append(event)
+                        return !(event.device == "theirs" && event.type == .deviceAdded)
+                    }
+                    return events
+                }
+            }
+            for await _ in subscribed.stream {}
+            let made = try await Lab.vdpa("dev", "add", "name", "theirs", "mgmtdev", "vdpasim_net")
+            #expect(made.status == 0, "\(made)")
+            let received = try await events.value
+            let event = try #require(received.first { $0.device == "theirs" }, "events: \(received); log: \(daemon.log)")
+            #expect(event.type == .deviceAdded)
+            #expect(event.origin == "external")
+            #expect(!event.managed)
+            let device = try await daemon.withClient { try $0.call(.devGet, DeviceNameParams(name: "theirs"), as: DeviceInfo.self) }
+            #expect(!device.managed)
+            #expect(device.record == nil)
+            // vdpad never deletes what it did not create.
+            let refused = try await daemon.withClient { client in
+                #expect(throws: RPCErrorObject.self) { try client.call(.devDel, DevDelParams(name: "theirs"), as: DevDelResult.self) }
+            }
+            #expect(refused != nil)
+            #expect(try await Lab.vdpa("dev", "show", "theirs").status == 0)
+            #expect(try await daemon.stop() == 0)
+        }
+
+        @Test func killMinus9AndRestartReconcilesWithTheKernel() async throws {
+            let directory = InProcessDaemon.temporaryDirectoryForLab()
+            let first = try await SpawnedDaemon(directory: directory, restoreOnStart: false)
+            for name in ["k0", "k1", "k2"] {
+                _ = try await first.withClient { try $0.call(.devAdd, DevAddParams(name: name, mgmtdev: "vdpasim_net", mtu: 1280), as: DeviceInfo.self) }
+            }
+            try await first.kill()
+            // While vdpad is down: one of its devices disappears, someone else adds one.
+            #expect(try await Lab.vdpa("dev", "del", "k1").status == 0)
+            #expect(try await Lab.vdpa("dev", "add", "name", "other", "mgmtdev", "vdpasim_blk").status == 0)
+            let second = try await SpawnedDaemon(directory: directory, restoreOnStart: false)
+            let list = try await second.withClient { try $0.call(.devList, DevListParams(), as: DevListResult.self) }
+            let managed = Set(list.devices.filter(\.managed).map(\.name))
+            #expect(managed == ["k0", "k2"], "log: \(second.log)")
+            #expect(list.devices.first { $0.name == "k0" }?.record?.mtu == 1280)
+            #expect(list.devices.first { $0.name == "other" }?.managed == false)
+            #expect(list.vanished.map(\.name) == ["k1"])
+            try await second.kill()
+            // With restore_on_start the vanished device is recreated as it was asked for.
+            let third = try await SpawnedDaemon(directory: directory, restoreOnStart: true)
+            let restored = try await third.withClient { try $0.call(.devGet, DeviceNameParams(name: "k1"), as: DeviceInfo.self) }
+            #expect(restored.managed)
+            let config = try #require(try await Lab.vdpaJSON("dev", "config", "show", "k1") as? [String: Any])
+            #expect(((config["config"] as? [String: Any])?["k1"] as? [String: Any])?["mtu"] as? Int == 1280)
+            #expect(try await third.stop() == 0)
+        }
+    }
+}
+
+extension InProcessDaemon {
+    static func temporaryDirectoryForLab() -> String { temporaryDirectory("vdpad-lab") }
+}
