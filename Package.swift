@@ -104,6 +104,21 @@ let package = Package(
         ),
         .executableTarget(name: "vdpactl", dependencies: ["VDPACtl"], swiftSettings: swiftSettings),
 
+        // MARK: Fuzz targets (libFuzzer entry points; Tests/Fuzz/run-fuzzers.sh builds them with -sanitize=fuzzer)
+        .executableTarget(name: "fuzz-netlink", dependencies: ["VDPANetlink"], path: "Sources/Fuzz/Netlink", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "fuzz-jsonrpc",
+            dependencies: ["VDPADaemon", "VDPARPC", "VDPAStore", "VDPATestSupport", .product(name: "Logging", package: "swift-log")],
+            path: "Sources/Fuzz/JSONRPC",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "fuzz-virtqueue",
+            dependencies: ["Virtqueue", "VirtqueueTestSupport"],
+            path: "Sources/Fuzz/Virtqueue",
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Tests
         .testTarget(name: "VirtioModelTests", dependencies: ["VirtioModel"], swiftSettings: swiftSettings),
         .testTarget(
@@ -130,7 +145,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LabTests",
-            dependencies: ["VDPANetlink", "VDPAClient", "VDPATestSupport"],
+            dependencies: ["VDPANetlink", "VDPAClient", "VDPARPC", "VDPASystem", "VDPATestSupport", "VirtioModel"],
             swiftSettings: swiftSettings
         ),
     ]
