@@ -104,6 +104,16 @@ let package = Package(
         ),
         .executableTarget(name: "vdpactl", dependencies: ["VDPACtl"], swiftSettings: swiftSettings),
 
+        .executableTarget(
+            name: "vdpa-bench",
+            dependencies: [
+                "VDPADaemon", "VDPATestSupport", "VDPAClient", "VDPARPC", "VDPASystem",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Fuzz targets (libFuzzer entry points; Tests/Fuzz/run-fuzzers.sh builds them with -sanitize=fuzzer)
         .executableTarget(name: "fuzz-netlink", dependencies: ["VDPANetlink"], path: "Sources/Fuzz/Netlink", swiftSettings: swiftSettings),
         .executableTarget(

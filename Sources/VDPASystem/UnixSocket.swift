@@ -50,4 +50,11 @@ public final class UnixStreamConnection {
         buffer.removeSubrange(count...)
         return buffer
     }
+
+    /// Reads whatever is available into `buffer` (blocking until at least one byte or end
+    /// of stream) and returns the count; 0 at end of stream. No allocation: for callers
+    /// that read large answers in a loop (the API benchmark).
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        try system_recv(fd, buffer)
+    }
 }

@@ -44,6 +44,7 @@ public actor VDPAController {
     let settings: Settings
     let logger: Logger
     let startedAt = Date()
+    private lazy var startedAtText = Timestamp.string(startedAt)
 
     private var inventory = DeviceInventory()
     private var records: [String: DeviceRecord] = [:]
@@ -51,6 +52,7 @@ public actor VDPAController {
     private var lastReconcile: Date?
     private var cachedDeviceList: (generation: UInt64, recordsVersion: UInt64, bytes: [UInt8])?
     private var recordsVersion: UInt64 = 0
+    private var cachedDeviceCounts: (generation: UInt64, recordsVersion: UInt64, counts: DaemonStatusResult.DeviceCounts)?
 
     public init(kernel: any VDPAManaging, store: StateStore, events: EventHub = EventHub(), settings: Settings, logger: Logger) {
         self.kernel = kernel
@@ -217,19 +219,31 @@ public actor VDPAController {
     // MARK: API: daemon
 
     public func daemonStatus() -> DaemonStatusResult {
-        let vanished = records.values.filter { $0.state == .vanished }.count
-        let managed = inventory.names.filter { records[$0] != nil }.count
         let support: DaemonStatusResult.KernelSupport = switch family {
         case .available: .init(available: true, reason: nil)
         case .unavailable(let reason): .init(available: false, reason: reason)
         }
         return DaemonStatusResult(
-            version: settings.version, pid: SystemInfo.processID, startedAt: Timestamp.string(startedAt),
+            version: settings.version, pid: SystemInfo.processID, startedAt: startedAtText,
             uptimeSeconds: (Date().timeIntervalSince(startedAt) * 1000).rounded() / 1000,
             kernelRelease: SystemInfo.kernelRelease, vdpa: support, socket: settings.socketPath,
             stateDirectory: settings.stateDirectory, restoreOnStart: settings.restoreOnStart,
-            devices: .init(managed: managed, unmanaged: inventory.entries.count - managed, vanished: vanished),
+            devices: deviceCounts(),
             subscribers: events.subscriberCount, lastReconcile: lastReconcile.map(Timestamp.string))
+    }
+
+    /// Managed, unmanaged and vanished counts, recounted only when the inventory or
+    /// the records changed (status is polled; thousands of devices change rarely).
+    private func deviceCounts() -> DaemonStatusResult.DeviceCounts {
+        if let cached = cachedDeviceCounts, cached.generation == inventory.generation, cached.recordsVersion == recordsVersion {
+            return cached.counts
+        }
+        let managed = inventory.entries.keys.reduce(0) { $0 + (records[$1] != nil ? 1 : 0) }
+        let counts = DaemonStatusResult.DeviceCounts(
+            managed: managed, unmanaged: inventory.entries.count - managed,
+            vanished: records.values.reduce(0) { $0 + ($1.state == .vanished ? 1 : 0) })
+        cachedDeviceCounts = (inventory.generation, recordsVersion, counts)
+        return counts
     }
 
     private func requireKernel() throws {

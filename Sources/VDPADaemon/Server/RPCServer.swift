@@ -5,6 +5,14 @@ import ServiceLifecycle
 import VDPARPC
 import VDPASystem
 
+/// What the server hands each request line to: vdpad's ``RPCDispatcher``, or in the
+/// API benchmark a canned-reply handler that measures the transport alone.
+public protocol RPCLineHandling: Sendable {
+    func handle(line: [UInt8]) async -> RPCDispatchOutcome
+}
+
+extension RPCDispatcher: RPCLineHandling {}
+
 /// JSON-RPC 2.0 over a Unix stream socket, one request or response per line.
 ///
 /// Each connection is served by its own task: a malformed, oversized, slow or
@@ -27,12 +35,12 @@ public final class RPCServer: Service {
     }
 
     private let settings: Settings
-    private let dispatcher: RPCDispatcher
+    private let dispatcher: any RPCLineHandling
     private let events: EventHub
     private let logger: Logger
     private let onListening: @Sendable () -> Void
 
-    public init(settings: Settings, dispatcher: RPCDispatcher, events: EventHub, logger: Logger, onListening: @escaping @Sendable () -> Void = {}) {
+    public init(settings: Settings, dispatcher: any RPCLineHandling, events: EventHub, logger: Logger, onListening: @escaping @Sendable () -> Void = {}) {
         self.settings = settings
         self.dispatcher = dispatcher
         self.events = events

@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// `vdpa-bench`: vdpad's benchmarks. Each prints its figures and, measured in the same
+/// run, a reference to read them against. Build with `-c release`; see
+/// Documentation/performance.md for the figures of this project's machines.
+@main
+struct VDPABench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vdpa-bench",
+        abstract: "vdpad benchmarks: API throughput and latency, vdpactl against iproute2's vdpa.",
+        subcommands: [APIBenchmarkCommand.self, CLIBenchmarkCommand.self, BenchServerCommand.self])
+}
