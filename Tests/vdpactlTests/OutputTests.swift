@@ -202,3 +202,28 @@ import VirtioModel
         #expect(decoded["a\"b"] == "line\nbreak\u{1}\\")
     }
 }
+
+/// How API errors are reported: the daemon's message, and the kernel's reason from `data`.
+@Suite struct ErrorReportTests {
+    @Test func kernelRefusalIsSaidOnceWithErrnoAndExtack() {
+        let error = RPCErrorObject(code: .notSupported, message: "vdpa: Some provided attributes are not supported: 0x1000 (kernel answers: Operation not supported)",
+                                   data: RPCErrorData(errno: 95, errnoName: "EOPNOTSUPP", extack: "vdpa: Some provided attributes are not supported: 0x1000",
+                                                      operation: "VDPA_CMD_DEV_NEW d1"))
+        #expect(ErrorReport.lines(for: error) == ["kernel answered: Operation not supported (EOPNOTSUPP): vdpa: Some provided attributes are not supported: 0x1000"])
+    }
+
+    @Test func otherFailuresWithAnErrnoKeepTheDaemonsMessage() {
+        let error = RPCErrorObject(code: .sysfsFailure, message: "write /sys/bus/vdpa/drivers/virtio_vdpa/bind: Device or resource busy",
+                                   data: RPCErrorData(errno: 16, errnoName: "EBUSY", operation: "write /sys/bus/vdpa/drivers/virtio_vdpa/bind"))
+        #expect(ErrorReport.lines(for: error) == [
+            "write /sys/bus/vdpa/drivers/virtio_vdpa/bind: Device or resource busy",
+            "kernel answered: Device or resource busy (EBUSY)",
+        ])
+    }
+
+    @Test func errorsWithoutKernelDataAreTheMessage() {
+        let error = RPCErrorObject(code: .invalidParams, message: "mtu must be at least 68", data: RPCErrorData(parameter: "mtu"))
+        #expect(ErrorReport.lines(for: error) == ["mtu must be at least 68 (parameter mtu)"])
+        #expect(ErrorReport.lines(for: RPCErrorObject(code: .unmanagedDevice, message: "not created by vdpad")) == ["not created by vdpad"])
+    }
+}

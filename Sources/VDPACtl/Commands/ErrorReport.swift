@@ -5,8 +5,9 @@ import VDPARPC
 /// The lines vdpactl prints for a failed call: the daemon's message, and where the kernel
 /// refused, its reason (errno name and description, extended-ack text) as the daemon passed
 /// them on in the error's `data`.
-enum ErrorReport {
-    static func lines(for error: RPCErrorObject) -> [String] {
+public enum ErrorReport {
+    /// The report's lines, without the "vdpactl: " prefix.
+    public static func lines(for error: RPCErrorObject) -> [String] {
         guard let data = error.data, let errno = data.errno else {
             let parameter = error.data?.parameter.map { " (parameter \($0))" } ?? ""
             return [error.message + parameter]
