@@ -150,7 +150,7 @@ let package = Package(
         ),
         .testTarget(
             name: "vdpactlTests",
-            dependencies: ["VDPACtl", "VDPATestSupport", "VDPAClient"],
+            dependencies: ["VDPACtl", "VDPATestSupport", "VDPAClient", "VDPADaemon", "VDPARPC", "VirtioModel", "VDPANetlink"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

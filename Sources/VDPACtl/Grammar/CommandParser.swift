@@ -1,0 +1,218 @@
+import VDPARPC
+import VirtioModel
+
+/// Parses the object words of a vdpactl command line (everything after the global options)
+/// with iproute2 `vdpa`'s grammar: an object, a command, then keyword-value pairs.
+///
+/// Keywords iproute2 abbreviates with `matches()` (objects, commands, `name`, `mgmtdev`,
+/// `max_vqp`) may be abbreviated here too; the ones it compares exactly (`mac`, `mtu`, `qidx`,
+/// `device_features`, `vstats`, `set`) must be spelled out. Messages are iproute2's.
+public enum CommandParser {
+    public static func parse(_ arguments: [String]) throws(GrammarError) -> Command {
+        var words = WordStream(arguments)
+        guard let object = words.next() else { return .help(.main) }
+        if matches(object, "help") { return .help(.main) }
+        if matches(object, "mgmtdev") { return try parseMgmtdev(&words) }
+        if matches(object, "dev") { return try parseDev(&words) }
+        if matches(object, "daemon") { return try parseDaemon(&words) }
+        if matches(object, "monitor") { return try parseMonitor(&words) }
+        throw GrammarError("Object \"\(object)\" not found", usage: .main)
+    }
+
+    // MARK: mgmtdev
+
+    private static func parseMgmtdev(_ words: inout WordStream) throws(GrammarError) -> Command {
+        guard let command = words.next(), !matches(command, "help") else { return .help(.mgmtdev) }
+        guard matches(command, "show") || matches(command, "list") else {
+            throw .commandNotFound(command, usage: .mgmtdev)
+        }
+        guard let handle = words.next() else { return .mgmtdevShow(handle: nil) }
+        try validateManagementHandle(handle)
+        if let extra = words.next() { throw .unknownOption(extra) }
+        return .mgmtdevShow(handle: handle)
+    }
+
+    /// `[BUS/]NAME`: at most one slash (`vdpa_argv_handle`).
+    static func validateManagementHandle(_ handle: String) throws(GrammarError) {
+        if handle.filter({ $0 == "/" }).count > 1 {
+            throw GrammarError("""
+                Wrong vdpa mgmtdev identification string format
+                Expected "mgmtdev_bus_name/mgmtdev_name"
+                Expected "mgmtdev_name"
+                """)
+        }
+    }
+
+    // MARK: dev
+
+    private static func parseDev(_ words: inout WordStream) throws(GrammarError) -> Command {
+        guard let command = words.next() else { return .devShow(name: nil) }
+        if matches(command, "help") { return .help(.dev) }
+        if matches(command, "show") || matches(command, "list") { return try parseDevShow(&words) }
+        if matches(command, "add") { return try parseDevAdd(&words) }
+        if matches(command, "del") { return try parseDevDel(&words) }
+        if matches(command, "config") { return try parseDevConfig(&words) }
+        if command == "vstats" { return try parseDevVstats(&words) }
+        if command == "set" { return try parseDevSet(&words) }
+        if command == "bind" { return try parseDevBind(&words) }
+        throw .commandNotFound(command, usage: .dev)
+    }
+
+    private static func parseDevShow(_ words: inout WordStream) throws(GrammarError) -> Command {
+        guard let name = words.next() else { return .devShow(name: nil) }
+        if let extra = words.next() { throw .unknownOption(extra) }
+        return .devShow(name: name)
+    }
+
+    private static func parseDevAdd(_ words: inout WordStream) throws(GrammarError) -> Command {
+        var name: String?
+        var mgmtdev: String?
+        var parameters = DevAddParams(name: "", mgmtdev: "")
+        while let keyword = words.next() {
+            // The order of the tests is iproute2's, so abbreviations resolve the same way.
+            if matches(keyword, "name") {
+                name = try words.value(after: keyword)
+            } else if matches(keyword, "mgmtdev") {
+                let handle = try words.value(after: keyword, expecting: .handle)
+                try validateManagementHandle(handle)
+                mgmtdev = handle
+            } else if keyword == "mac" {
+                parameters.mac = try macAddress(words.value(after: keyword))
+            } else if keyword == "mtu" {
+                parameters.mtu = Int(try number(words.value(after: keyword, expecting: .number), for: keyword, as: UInt16.self))
+            } else if matches(keyword, "max_vqp") {
+                parameters.maxVqp = Int(try number(words.value(after: keyword, expecting: .number), for: "max_vqp", as: UInt16.self))
+            } else if keyword == "device_features" {
+                let text = try words.value(after: keyword, expecting: .number)
+                guard let features = VirtioFeatures(hex: text) else {
+                    throw GrammarError("Invalid device_features \"\(text)\": expected a hexadecimal number of up to 64 bits")
+                }
+                parameters.deviceFeatures = features.hexString
+            } else if keyword == "driver" {
+                let driver = try words.value(after: keyword)
+                guard [BusDriverName.vhostVDPA, BusDriverName.virtioVDPA].contains(driver) else {
+                    throw GrammarError("Unknown driver \"\(driver)\": expected vhost_vdpa or virtio_vdpa")
+                }
+                parameters.driver = driver
+            } else {
+                throw .unknownOption(keyword)
+            }
+        }
+        guard let mgmtdev else { throw GrammarError("management device handle not set.") }
+        guard let name else { throw GrammarError("device name is not set.") }
+        parameters.name = name
+        parameters.mgmtdev = mgmtdev
+        return .devAdd(parameters)
+    }
+
+    private static func parseDevDel(_ words: inout WordStream) throws(GrammarError) -> Command {
+        guard let name = words.next() else { throw GrammarError("String parameter expected") }
+        var force = false
+        while let keyword = words.next() {
+            guard keyword == "force" else { throw .unknownOption(keyword) }
+            force = true
+        }
+        return .devDel(name: name, force: force)
+    }
+
+    private static func parseDevSet(_ words: inout WordStream) throws(GrammarError) -> Command {
+        var name = leadingDeviceName(&words, keywords: ["mac"])
+        var mac: String?
+        while let keyword = words.next() {
+            if matches(keyword, "name") {
+                name = try words.value(after: keyword)
+            } else if keyword == "mac" {
+                mac = try macAddress(words.value(after: keyword))
+            } else {
+                throw .unknownOption(keyword)
+            }
+        }
+        guard let name else { throw GrammarError("device name is not set.") }
+        guard let mac else { throw GrammarError("mac address is not set.") }
+        return .devSet(name: name, mac: mac)
+    }
+
+    private static func parseDevBind(_ words: inout WordStream) throws(GrammarError) -> Command {
+        var name = leadingDeviceName(&words, keywords: ["driver"])
+        var driver: String??
+        while let keyword = words.next() {
+            if matches(keyword, "name") {
+                name = try words.value(after: keyword)
+            } else if keyword == "driver" {
+                let value = try words.value(after: keyword)
+                switch value {
+                case BusDriverName.vhostVDPA, BusDriverName.virtioVDPA: driver = .some(value)
+                case BusDriverName.none: driver = .some(nil)
+                default: throw GrammarError("Unknown driver \"\(value)\": expected vhost_vdpa, virtio_vdpa or none")
+                }
+            } else {
+                throw .unknownOption(keyword)
+            }
+        }
+        guard let name else { throw GrammarError("device name is not set.") }
+        guard let driver else { throw GrammarError("driver is not set.") }
+        return .devBind(name: name, driver: driver)
+    }
+
+    /// The positional device name of `dev set NAME …` / `dev bind NAME …`: the first word,
+    /// unless it is the `name` keyword (or an abbreviation of it) or another keyword.
+    private static func leadingDeviceName(_ words: inout WordStream, keywords: Set<String>) -> String? {
+        guard let first = words.peek, !matches(first, "name"), !keywords.contains(first) else { return nil }
+        return words.next()
+    }
+
+    private static func parseDevConfig(_ words: inout WordStream) throws(GrammarError) -> Command {
+        guard let command = words.next() else { return .devConfigShow(name: nil) }
+        if matches(command, "help") { return .help(.devConfig) }
+        guard matches(command, "show") else { throw .commandNotFound(command, usage: .devConfig) }
+        guard let name = words.next() else { return .devConfigShow(name: nil) }
+        if let extra = words.next() { throw .unknownOption(extra) }
+        return .devConfigShow(name: name)
+    }
+
+    private static func parseDevVstats(_ words: inout WordStream) throws(GrammarError) -> Command {
+        guard let command = words.next() else { throw GrammarError("", usage: .devVstats) }
+        if command == "help" { return .help(.devVstats) }
+        guard command == "show" else { throw .commandNotFound(command, usage: .devVstats) }
+        // Exactly `NAME` or `NAME qidx N`, as iproute2 insists.
+        guard words.count == 1 || words.count == 3, let name = words.next() else {
+            throw GrammarError("", usage: .devVstats)
+        }
+        guard let keyword = words.next() else { throw GrammarError("queue index is not set.") }
+        guard keyword == "qidx" else { throw .unknownOption(keyword) }
+        let index = try number(words.value(after: keyword, expecting: .number), for: keyword, as: UInt32.self)
+        return .devVstatsShow(name: name, queueIndex: index)
+    }
+
+    // MARK: daemon, monitor
+
+    private static func parseDaemon(_ words: inout WordStream) throws(GrammarError) -> Command {
+        guard let command = words.next() else { return .daemonStatus }
+        if matches(command, "help") { return .help(.daemon) }
+        guard matches(command, "status") else { throw .commandNotFound(command, usage: .daemon) }
+        if let extra = words.next() { throw .unknownOption(extra) }
+        return .daemonStatus
+    }
+
+    private static func parseMonitor(_ words: inout WordStream) throws(GrammarError) -> Command {
+        guard let word = words.next() else { return .monitor }
+        if matches(word, "help") { return .help(.monitor) }
+        throw .unknownOption(word)
+    }
+
+    // MARK: Values
+
+    /// A decimal number that fits `T` (iproute2's `get_u16`/`get_u32` with base 10).
+    private static func number<T: FixedWidthInteger & UnsignedInteger>(_ text: String, for keyword: String, as: T.Type) throws(GrammarError) -> T {
+        guard let value = T(text, radix: 10) else {
+            throw GrammarError("Invalid \(keyword) \"\(text)\": expected a decimal number from 0 to \(T.max)")
+        }
+        return value
+    }
+
+    /// A MAC address, normalized to iproute2's lower-case colon form.
+    private static func macAddress(_ text: String) throws(GrammarError) -> String {
+        guard let mac = MACAddress(text) else { throw GrammarError("\"\(text)\" is invalid lladdr.") }
+        return mac.description
+    }
+}

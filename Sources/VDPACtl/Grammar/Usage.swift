@@ -1,0 +1,51 @@
+/// The usage texts, in iproute2's wording where `vdpa` has the command.
+public enum Usage {
+    public static func text(_ topic: HelpTopic) -> String {
+        switch topic {
+        case .main:
+            """
+            Usage: vdpactl [ OPTIONS ] OBJECT { COMMAND | help }
+            where  OBJECT := { mgmtdev | dev | daemon | monitor }
+                   OPTIONS := { -V[ersion] | -j[son] | -p[retty] | -h[elp] | --socket PATH }
+
+            """ + text(.mgmtdev) + text(.dev) + text(.daemon) + text(.monitor)
+        case .mgmtdev:
+            """
+            Usage: vdpactl mgmtdev show [ [BUS/]NAME ]
+
+            """
+        case .dev:
+            """
+            Usage: vdpactl dev show [ DEV ]
+                   vdpactl dev add name NAME mgmtdev MANAGEMENTDEV [ device_features DEVICE_FEATURES ]
+                                                                   [ mac MACADDR ] [ mtu MTU ]
+                                                                   [ max_vqp MAX_VQ_PAIRS ]
+                                                                   [ driver { vhost_vdpa | virtio_vdpa } ]
+                   vdpactl dev del DEV [ force ]
+                   vdpactl dev set name DEV mac MACADDR
+                   vdpactl dev bind DEV driver { vhost_vdpa | virtio_vdpa | none }
+
+            """ + text(.devConfig) + text(.devVstats)
+        case .devConfig:
+            """
+            Usage: vdpactl dev config show [ DEV ]
+
+            """
+        case .devVstats:
+            """
+            Usage: vdpactl dev vstats show DEV qidx QUEUE_INDEX
+
+            """
+        case .daemon:
+            """
+            Usage: vdpactl daemon status
+
+            """
+        case .monitor:
+            """
+            Usage: vdpactl monitor
+
+            """
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import VDPARPC
+import VirtioModel
+
+/// The data of each command's output in iproute2's JSON shapes: a section object named
+/// after the command (`mgmtdev`, `dev`, `config`, `vstats`) holding one object per
+/// device, keyed by its name, with iproute2's keys in iproute2's order.
+///
+/// One deliberate difference: iproute2 spells two config keys with a stray trailing space
+/// (`"link "`, `"link_announce "`); vdpactl writes `"link"` and `"link_announce"`.
+public enum JSONRenderer {
+    /// `{"mgmtdev":{HANDLE:{"supported_classes":[…],"max_supported_vqs":N,"dev_features":[…]}}}`
+    public static func mgmtdevs(_ mgmtdevs: [ManagementDeviceInfo]) -> JSONValue {
+        section("mgmtdev", mgmtdevs.map { mgmtdev in
+            var members: [(String, JSONValue)] = [("supported_classes", .strings(mgmtdev.supportedClasses))]
+            if let maxSupportedVqs = mgmtdev.maxSupportedVqs { members.append(("max_supported_vqs", .number(maxSupportedVqs))) }
+            if let features = mgmtdev.supportedFeatures {
+                let names = FeatureListing.names(features, deviceType: FeatureListing.managementDeviceType(mgmtdev))
+                members.append(("dev_features", .strings(names)))
+            }
+            return (mgmtdev.handle, .object(members))
+        })
+    }
+
+    /// `{"dev":{NAME:{"type":…,"mgmtdev":…,"vendor_id":N,"max_vqs":N,"max_vq_size":N}}}`
+    public static func devices(_ devices: [DeviceInfo]) -> JSONValue {
+        section("dev", devices.map { device in
+            (device.name, .object([
+                ("type", .string(device.type)),
+                ("mgmtdev", .string(device.mgmtdev)),
+                ("vendor_id", .number(device.vendorID)),
+                ("max_vqs", .number(device.maxVqs)),
+                ("max_vq_size", .number(device.maxVqSize)),
+            ]))
+        })
+    }
+
+    /// `{"config":{NAME:{"mac":…,"link":"up","link_announce":false,"max_vq_pairs":N,"mtu":N,"negotiated_features":[…]}}}`;
+    /// block devices (which iproute2 leaves empty) get vdpad's block fields.
+    public static func configs(_ configs: [DeviceConfigInfo]) -> JSONValue {
+        section("config", configs.map { ($0.name, .object(configMembers($0))) })
+    }
+
+    static func configMembers(_ config: DeviceConfigInfo) -> [(String, JSONValue)] {
+        let deviceType = VirtioDeviceType(rawValue: config.deviceID)
+        var members: [(String, JSONValue)] = []
+        if let net = config.net {
+            if let mac = net.mac { members.append(("mac", .string(mac))) }
+            if let linkUp = net.isLinkUp { members.append(("link", .string(linkUp ? "up" : "down"))) }
+            if let announce = net.isAnnouncing { members.append(("link_announce", .bool(announce))) }
+            if let maxVqPairs = net.maxVqPairs { members.append(("max_vq_pairs", .number(maxVqPairs))) }
+            if let mtu = net.mtu { members.append(("mtu", .number(mtu))) }
+        } else if let block = config.block {
+            members += block.members
+        }
+        if config.net != nil || config.block != nil, let negotiated = config.negotiatedFeatures {
+            members.append(("negotiated_features", .strings(FeatureListing.names(negotiated, deviceType: deviceType))))
+        }
+        return members
+    }
+
+    /// `{"vstats":{NAME:{"queue_type":"rx",VENDOR_NAME:N,…}}}`
+    public static func vstats(_ stats: DevVstatsGetResult) -> JSONValue {
+        let members: [(String, JSONValue)] = [("queue_type", .string(stats.queueType))] + stats.stats.map { ($0.name, .number($0.value)) }
+        return section("vstats", [(stats.name, .object(members))])
+    }
+
+    /// The `daemon_status` result as the API returns it.
+    public static func daemonStatus(_ status: DaemonStatusResult) -> JSONValue {
+        var vdpa: [(String, JSONValue)] = [("available", .bool(status.vdpa.available))]
+        if let reason = status.vdpa.reason { vdpa.append(("reason", .string(reason))) }
+        return .object([
+            ("version", .string(status.version)),
+            ("pid", .number(UInt32(clamping: status.pid))),
+            ("started_at", .string(status.startedAt)),
+            ("uptime_seconds", .double(status.uptimeSeconds)),
+            ("kernel_release", .string(status.kernelRelease)),
+            ("vdpa", .object(vdpa)),
+            ("socket", .string(status.socket)),
+            ("state_dir", .string(status.stateDirectory)),
+            ("restore_on_start", .bool(status.restoreOnStart)),
+            ("devices", .object([
+                ("managed", .number(UInt64(clamping: status.devices.managed))),
+                ("unmanaged", .number(UInt64(clamping: status.devices.unmanaged))),
+                ("vanished", .number(UInt64(clamping: status.devices.vanished))),
+            ])),
+            ("subscribers", .number(UInt64(clamping: status.subscribers))),
+            ("last_reconcile", status.lastReconcile.map(JSONValue.string) ?? .null),
+        ])
+    }
+
+    /// One `monitor` event: the event notification's params.
+    public static func event(_ event: DeviceEvent) -> JSONValue {
+        var members: [(String, JSONValue)] = [
+            ("type", .string(event.type.rawValue)),
+            ("device", .string(event.device)),
+            ("origin", .string(event.origin)),
+            ("managed", .bool(event.managed)),
+            ("time", .string(event.time)),
+        ]
+        if let driver = event.driver { members.append(("driver", .string(driver))) }
+        if let changes = event.changes { members.append(("changes", .strings(changes))) }
+        return .object(members)
+    }
+
+    private static func section(_ name: String, _ entries: [(String, JSONValue)]) -> JSONValue {
+        .object([(name, .object(entries))])
+    }
+}

@@ -1,0 +1,229 @@
+import Foundation
+import Testing
+import VDPACtl
+import VDPARPC
+import VirtioModel
+
+/// Golden text and JSON for fixed results (no daemon): iproute2's layout and shapes.
+@Suite struct OutputTests {
+    static let simulatorNet = ManagementDeviceInfo(
+        handle: "vdpasim_net", bus: nil, name: "vdpasim_net", supportedClasses: ["net"], maxSupportedVqs: 3,
+        supportedFeatures: FeatureSetInfo(VirtioFeatures(rawValue: 0x3_0883_0028), deviceType: .network))
+    static let simulatorBlock = ManagementDeviceInfo(
+        handle: "vdpasim_blk", bus: nil, name: "vdpasim_blk", supportedClasses: ["block"], maxSupportedVqs: 1,
+        supportedFeatures: FeatureSetInfo(VirtioFeatures(rawValue: 0x3_0000_0646), deviceType: .block))
+    static let pciParent = ManagementDeviceInfo(
+        handle: "pci/0000:41:00.2", bus: "pci", name: "0000:41:00.2", supportedClasses: ["net"], maxSupportedVqs: 257,
+        supportedFeatures: nil)
+
+    static let device = DeviceInfo(
+        name: "vdpa0", type: "network", deviceID: 1, mgmtdev: "vdpasim_net", vendorID: 0, maxVqs: 3, maxVqSize: 256,
+        minVqSize: 64, driver: "vhost_vdpa", vhostDevice: "/dev/vhost-vdpa-0", virtioDevice: nil, netdevs: [], blockDevices: [],
+        managed: true, record: nil)
+    static let boundDevice = DeviceInfo(
+        name: "vdpa1", type: "network", deviceID: 1, mgmtdev: "pci/0000:41:00.2", vendorID: 5555, maxVqs: 9, maxVqSize: 1024,
+        minVqSize: nil, driver: "virtio_vdpa", vhostDevice: nil, virtioDevice: "virtio3", netdevs: ["eth3"], blockDevices: [],
+        managed: false, record: nil)
+
+    static let netConfig = DeviceConfigInfo(
+        name: "vdpa0", type: "network", deviceID: 1,
+        deviceFeatures: FeatureSetInfo(VirtioFeatures(rawValue: 0x3_0883_0028), deviceType: .network),
+        negotiatedFeatures: FeatureSetInfo(VirtioFeatures(rawValue: 0x3_0083_0028 | 1 << 6), deviceType: .network),
+        net: NetConfigInfo(mac: "52:54:00:00:00:10", status: 1, linkUp: true, linkAnnounce: false, maxVqPairs: 1, mtu: 1500),
+        block: nil)
+    static let unnegotiatedConfig = DeviceConfigInfo(
+        name: "vdpa2", type: "network", deviceID: 1, deviceFeatures: nil, negotiatedFeatures: nil,
+        net: NetConfigInfo(mac: "00:00:00:00:00:00", status: 3, linkUp: nil, linkAnnounce: nil, maxVqPairs: nil, mtu: 9000),
+        block: nil)
+    static var blockConfig: DeviceConfigInfo {
+        var block = BlockConfigInfo()
+        block.capacity = 262_144
+        block.sizeMax = 4096
+        block.segMax = 32
+        block.blkSize = 512
+        return DeviceConfigInfo(name: "blk0", type: "block", deviceID: 2, deviceFeatures: nil,
+                                negotiatedFeatures: FeatureSetInfo(VirtioFeatures(rawValue: 0x1_0000_0006), deviceType: .block),
+                                net: nil, block: block)
+    }
+
+    static let stats = DevVstatsGetResult(name: "vdpa0", qidx: 1, queueType: "tx", negotiatedFeatures: nil, maxVqPairs: 1,
+                                          stats: [VendorStatInfo(name: "received_desc", value: 114_855), VendorStatInfo(name: "completed_desc", value: 114_617)])
+
+    private func compact(_ value: JSONValue) -> String { JSONWriter.write(value, pretty: false) }
+
+    // MARK: iproute2 feature names
+
+    @Test func featureNamesAreIproute2s() {
+        // The catalogue names bit 6 GSO and 41 ADMIN_VQ; iproute2 does not.
+        let features = VirtioFeatures(bits: [0, 5, 6, 24, 27, 28, 32, 38, 39, 41, 42, 50, 57, 63])
+        #expect(features.iproute2Names(for: .network) == [
+            "CSUM", "MAC", "bit_6", "NOTIFY_ON_EMPTY", "ANY_LAYOUT", "RING_INDIRECT_DESC", "VERSION_1", "NOTIFICATION_DATA",
+            "bit_39", "bit_41", "bit_42", "bit_50", "HASH_REPORT", "SPEED_DUPLEX",
+        ])
+        // Other classes: only the transport bits have names.
+        #expect(VirtioFeatures(rawValue: 0x3_0000_0646).iproute2Names(for: .block) == [
+            "bit_1", "bit_2", "bit_6", "bit_9", "bit_10", "VERSION_1", "ACCESS_PLATFORM",
+        ])
+        #expect(VirtioFeatures(bits: [24, 27]).iproute2Names(for: nil) == ["bit_24", "bit_27"])
+    }
+
+    // MARK: mgmtdev
+
+    @Test func mgmtdevText() {
+        #expect(TextRenderer.mgmtdevs([Self.simulatorNet, Self.simulatorBlock, Self.pciParent]) == """
+            vdpasim_net: 
+              supported_classes net
+              max_supported_vqs 3
+              dev_features MTU MAC STATUS CTRL_VQ CTRL_MAC_ADDR ANY_LAYOUT VERSION_1 ACCESS_PLATFORM
+            vdpasim_blk: 
+              supported_classes block
+              max_supported_vqs 1
+              dev_features bit_1 bit_2 bit_6 bit_9 bit_10 VERSION_1 ACCESS_PLATFORM
+            pci/0000:41:00.2: 
+              supported_classes net
+              max_supported_vqs 257
+
+            """)
+    }
+
+    @Test func mgmtdevJSON() {
+        #expect(compact(JSONRenderer.mgmtdevs([Self.simulatorNet, Self.pciParent])) == """
+            {"mgmtdev":{"vdpasim_net":{"supported_classes":["net"],"max_supported_vqs":3,"dev_features":\
+            ["MTU","MAC","STATUS","CTRL_VQ","CTRL_MAC_ADDR","ANY_LAYOUT","VERSION_1","ACCESS_PLATFORM"]},\
+            "pci/0000:41:00.2":{"supported_classes":["net"],"max_supported_vqs":257}}}
+            """)
+    }
+
+    @Test func prettyJSONLooksLikeIproute2s() {
+        #expect(JSONWriter.write(JSONRenderer.mgmtdevs([Self.simulatorBlock]), pretty: true) == """
+            {
+                "mgmtdev": {
+                    "vdpasim_blk": {
+                        "supported_classes": [ "block" ],
+                        "max_supported_vqs": 1,
+                        "dev_features": [ "bit_1","bit_2","bit_6","bit_9","bit_10","VERSION_1","ACCESS_PLATFORM" ]
+                    }
+                }
+            }
+            """)
+        #expect(JSONWriter.write(JSONRenderer.devices([]), pretty: true) == "{\n    \"dev\": {}\n}")
+    }
+
+    // MARK: dev
+
+    @Test func devText() {
+        #expect(TextRenderer.devices([Self.device, Self.boundDevice]) == """
+            vdpa0: type network mgmtdev vdpasim_net vendor_id 0 max_vqs 3 max_vq_size 256
+              driver vhost_vdpa vhost_vdpa /dev/vhost-vdpa-0 managed true
+            vdpa1: type network mgmtdev pci/0000:41:00.2 vendor_id 5555 max_vqs 9 max_vq_size 1024
+              driver virtio_vdpa virtio_device virtio3 netdev eth3 managed false
+
+            """)
+    }
+
+    @Test func devJSONHasIproute2sKeysOnly() {
+        #expect(compact(JSONRenderer.devices([Self.device, Self.boundDevice])) == """
+            {"dev":{"vdpa0":{"type":"network","mgmtdev":"vdpasim_net","vendor_id":0,"max_vqs":3,"max_vq_size":256},\
+            "vdpa1":{"type":"network","mgmtdev":"pci/0000:41:00.2","vendor_id":5555,"max_vqs":9,"max_vq_size":1024}}}
+            """)
+    }
+
+    // MARK: dev config
+
+    @Test func configText() {
+        #expect(TextRenderer.configs([Self.netConfig, Self.unnegotiatedConfig, Self.blockConfig]) == """
+            vdpa0: mac 52:54:00:00:00:10 link up link_announce false max_vq_pairs 1 mtu 1500 
+              negotiated_features MTU MAC bit_6 STATUS CTRL_VQ CTRL_MAC_ADDR VERSION_1 ACCESS_PLATFORM
+            vdpa2: mac 00:00:00:00:00:00 link up link_announce true mtu 9000 
+            blk0: capacity 262144 size_max 4096 seg_max 32 blk_size 512 
+              negotiated_features bit_1 bit_2 VERSION_1
+
+            """)
+    }
+
+    @Test func configJSONHasTheLinkKeysWithoutTheStraySpace() throws {
+        let json = compact(JSONRenderer.configs([Self.netConfig, Self.unnegotiatedConfig]))
+        #expect(json == """
+            {"config":{"vdpa0":{"mac":"52:54:00:00:00:10","link":"up","link_announce":false,"max_vq_pairs":1,"mtu":1500,\
+            "negotiated_features":["MTU","MAC","bit_6","STATUS","CTRL_VQ","CTRL_MAC_ADDR","VERSION_1","ACCESS_PLATFORM"]},\
+            "vdpa2":{"mac":"00:00:00:00:00:00","link":"up","link_announce":true,"mtu":9000}}}
+            """)
+        #expect(!json.contains("link \""))
+        // Valid JSON that Foundation reads back.
+        _ = try JSONSerialization.jsonObject(with: Data(json.utf8))
+    }
+
+    @Test func blockConfigJSONCarriesVdpadsBlockFields() {
+        #expect(compact(JSONRenderer.configs([Self.blockConfig])) == """
+            {"config":{"blk0":{"capacity":262144,"size_max":4096,"seg_max":32,"blk_size":512,"negotiated_features":["bit_1","bit_2","VERSION_1"]}}}
+            """)
+    }
+
+    // MARK: vstats, daemon status, events
+
+    @Test func vstatsTextAndJSON() {
+        #expect(TextRenderer.vstats(Self.stats) == "vdpa0: queue_type tx received_desc 114855 completed_desc 114617 \n")
+        #expect(compact(JSONRenderer.vstats(Self.stats)) ==
+                #"{"vstats":{"vdpa0":{"queue_type":"tx","received_desc":114855,"completed_desc":114617}}}"#)
+    }
+
+    @Test func daemonStatusTextAndJSON() throws {
+        let status = DaemonStatusResult(
+            version: "0.1.0", pid: 42, startedAt: "2025-01-01T00:00:00Z", uptimeSeconds: 61.5, kernelRelease: "6.12.0",
+            vdpa: .init(available: false, reason: "no vdpa family"), socket: "/run/vdpad/vdpad.sock", stateDirectory: "/var/lib/vdpad",
+            restoreOnStart: true, devices: .init(managed: 2, unmanaged: 1, vanished: 0), subscribers: 3, lastReconcile: nil)
+        #expect(TextRenderer.daemonStatus(status) == """
+            vdpad 0.1.0 pid 42 started_at 2025-01-01T00:00:00Z uptime 61s
+              kernel 6.12.0 vdpa unavailable (no vdpa family)
+              socket /run/vdpad/vdpad.sock state_dir /var/lib/vdpad restore_on_start true
+              devices managed 2 unmanaged 1 vanished 0 subscribers 3 last_reconcile never
+
+            """)
+        // The JSON is the API's result object: it decodes back to the same value.
+        let json = compact(JSONRenderer.daemonStatus(status))
+        #expect(try JSONDecoder().decode(DaemonStatusResult.self, from: Data(json.utf8)) == status)
+    }
+
+    @Test func eventLines() throws {
+        let bound = DeviceEvent(type: .driverBound, device: "vdpa0", origin: "vdpad", managed: true, time: "2025-01-01T00:00:00Z", driver: "virtio_vdpa")
+        #expect(TextRenderer.event(bound) == "driver_bound dev vdpa0 origin vdpad managed true driver virtio_vdpa time 2025-01-01T00:00:00Z\n")
+        let changed = DeviceEvent(type: .deviceChanged, device: "x", origin: "external", managed: false, time: "t", changes: ["mac", "mtu"])
+        #expect(TextRenderer.event(changed) == "device_changed dev x origin external managed false changes mac,mtu time t\n")
+        let json = compact(JSONRenderer.event(changed))
+        #expect(json == #"{"type":"device_changed","device":"x","origin":"external","managed":false,"time":"t","changes":["mac","mtu"]}"#)
+        #expect(try JSONDecoder().decode(DeviceEvent.self, from: Data(json.utf8)) == changed)
+    }
+
+    @Test func stringsAreEscaped() throws {
+        let value = JSONValue.object([("a\"b", .string("line\nbreak\u{1}\\"))])
+        let text = compact(value)
+        #expect(text == #"{"a\"b":"line\nbreak\u0001\\"}"#)
+        let decoded = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String])
+        #expect(decoded["a\"b"] == "line\nbreak\u{1}\\")
+    }
+}
+
+/// How API errors are reported: the daemon's message, and the kernel's reason from `data`.
+@Suite struct ErrorReportTests {
+    @Test func kernelRefusalIsSaidOnceWithErrnoAndExtack() {
+        let error = RPCErrorObject(code: .notSupported, message: "vdpa: Some provided attributes are not supported: 0x1000 (kernel answers: Operation not supported)",
+                                   data: RPCErrorData(errno: 95, errnoName: "EOPNOTSUPP", extack: "vdpa: Some provided attributes are not supported: 0x1000",
+                                                      operation: "VDPA_CMD_DEV_NEW d1"))
+        #expect(ErrorReport.lines(for: error) == ["kernel answered: Operation not supported (EOPNOTSUPP): vdpa: Some provided attributes are not supported: 0x1000"])
+    }
+
+    @Test func otherFailuresWithAnErrnoKeepTheDaemonsMessage() {
+        let error = RPCErrorObject(code: .sysfsFailure, message: "write /sys/bus/vdpa/drivers/virtio_vdpa/bind: Device or resource busy",
+                                   data: RPCErrorData(errno: 16, errnoName: "EBUSY", operation: "write /sys/bus/vdpa/drivers/virtio_vdpa/bind"))
+        #expect(ErrorReport.lines(for: error) == [
+            "write /sys/bus/vdpa/drivers/virtio_vdpa/bind: Device or resource busy",
+            "kernel answered: Device or resource busy (EBUSY)",
+        ])
+    }
+
+    @Test func errorsWithoutKernelDataAreTheMessage() {
+        let error = RPCErrorObject(code: .invalidParams, message: "mtu must be at least 68", data: RPCErrorData(parameter: "mtu"))
+        #expect(ErrorReport.lines(for: error) == ["mtu must be at least 68 (parameter mtu)"])
+        #expect(ErrorReport.lines(for: RPCErrorObject(code: .unmanagedDevice, message: "not created by vdpad")) == ["not created by vdpad"])
+    }
+}
