@@ -59,7 +59,7 @@ let package = Package(
         // MARK: State, daemon, client
         .target(
             name: "VDPAStore",
-            dependencies: ["VirtioModel", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["VirtioModel", "VDPASystem", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .target(

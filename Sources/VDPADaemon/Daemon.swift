@@ -4,6 +4,7 @@ import ServiceLifecycle
 import UnixSignals
 import VDPANetlink
 import VDPAStore
+import VDPASystem
 
 /// vdpad's version, reported by `daemon_status` and `--version`.
 public let vdpadVersion = "0.1.0"
@@ -16,6 +17,7 @@ public struct Daemon: Sendable {
     /// Opens the state, reconciles with the kernel and builds the services; `run()` serves.
     public init(configuration: DaemonConfiguration, kernel: any VDPAManaging, environment: [String: String],
                 shutdownSignals: [UnixSignal] = [.sigterm, .sigint], logger: Logger) async throws {
+        AllocatorTuning.limitArenas()
         let store: StateStore
         do {
             store = try StateStore(directory: configuration.stateDirectory)

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import VDPASystem
 
 /// A failure of the durable state store, with SQLite's reason.
 public struct StateStoreError: Error, CustomStringConvertible, Sendable {
@@ -19,7 +20,11 @@ public final class StateStore: Sendable {
 
     /// Opens (creating if needed) `vdpad.sqlite` in `directory`.
     public init(directory: String) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        do {
+            try FileSystem.createDirectory(directory, mode: 0o700)
+        } catch let error as SystemError {
+            throw StateStoreError(operation: "create the state directory \(directory)", reason: error.reason)
+        }
         path = directory + "/vdpad.sqlite"
         var configuration = Configuration()
         configuration.label = "vdpad.state"

@@ -84,6 +84,11 @@ public enum FileSystem {
         try system_unlink(path)
     }
 
+    /// Renames `from` to `to` atomically (rename(2)), replacing `to`.
+    public static func rename(_ from: String, to: String) throws {
+        try system_rename(from, to)
+    }
+
     /// Sets a file's permission bits.
     public static func setMode(_ path: String, _ mode: UInt32) throws {
         try system_chmod(path, mode_t(mode))

@@ -89,6 +89,10 @@ func system_unlink(_ path: String) throws {
     }
 }
 
+func system_rename(_ from: String, _ to: String) throws {
+    _ = try retryingOnInterrupt("rename", path: to) { rename(from, to) }
+}
+
 func system_chmod(_ path: String, _ mode: mode_t) throws {
     _ = try retryingOnInterrupt("chmod", path: path) { chmod(path, mode) }
 }
@@ -205,4 +209,24 @@ struct NetlinkSocketAddress {
     var pad: UInt16
     var portID: UInt32
     var groups: UInt32
+}
+
+// MARK: Memory allocator (glibc)
+//
+// <malloc.h> is not part of the Glibc module: the two functions are declared here by
+// their C names. Signatures: int mallopt(int param, int value); int malloc_trim(size_t pad).
+
+@_silgen_name("mallopt") private func glibc_mallopt(_ parameter: Int32, _ value: Int32) -> Int32
+@_silgen_name("malloc_trim") private func glibc_malloc_trim(_ pad: Int) -> Int32
+/// M_ARENA_MAX from <malloc.h>.
+private let glibcArenaMaxParameter: Int32 = -8
+
+/// mallopt(M_ARENA_MAX): caps glibc's per-thread heaps; each retains freed memory of its own.
+func system_limitAllocatorArenas(_ count: Int32) {
+    _ = glibc_mallopt(glibcArenaMaxParameter, count)
+}
+
+/// malloc_trim(0): gives free heap pages of every arena back to the kernel.
+func system_trimAllocator() {
+    _ = glibc_malloc_trim(0)
 }

@@ -280,16 +280,19 @@ public final class FakeVDPAKernel: VDPAManaging {
     }
 
     public func bind(device name: String, to driver: BusDriver?) async throws {
-        try state.withLock { state throws in
+        let changed = try state.withLock { state throws -> Bool in
             guard var device = state.devices[name] else {
                 throw VDPAError.sysfs(SystemError(errno: ErrnoCode.noSuchDevice, operation: "stat", path: "/sys/bus/vdpa/devices/\(name)"))
             }
             if let driver, !state.drivers.contains(driver) { throw VDPAError.driverUnavailable(driver) }
+            // Like the sysfs code: a device already on the requested driver stays as it is.
+            guard device.binding.driver != driver else { return false }
             Self.attach(&device, to: driver, state: &state)
             state.devices[name] = device
             state.calls.append("bind \(name) \(driver?.rawValue ?? "none")")
+            return true
         }
-        notify(BusChangeNotification(action: driver == nil ? "unbind" : "bind", subsystem: "vdpa", deviceName: name))
+        if changed { notify(BusChangeNotification(action: driver == nil ? "unbind" : "bind", subsystem: "vdpa", deviceName: name)) }
     }
 
     public func busChanges() -> AsyncStream<BusChangeNotification> {

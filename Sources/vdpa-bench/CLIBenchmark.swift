@@ -15,6 +15,8 @@ struct CLIBenchmarkCommand: ParsableCommand {
     @Option(help: "vdpad's socket.") var socket: String
     @Option(help: "Management device to create on.") var mgmtdev = "vdpasim_net"
     @Option(help: "Rounds (each: add, show, del with both tools).") var iterations = 20
+    @Option(help: "Pause before each timed command, ms, so that the daemon's work on the previous change (uevents) does not land in the next measurement.")
+    var settleMilliseconds = 300
 
     func run() throws {
         var samples: [String: [Double]] = [:]
@@ -23,6 +25,7 @@ struct CLIBenchmarkCommand: ParsableCommand {
             process.executableURL = URL(fileURLWithPath: executable)
             process.arguments = arguments
             process.standardOutput = FileHandle.nullDevice
+            Thread.sleep(forTimeInterval: Double(settleMilliseconds) / 1000)
             let start = DispatchTime.now().uptimeNanoseconds
             try process.run()
             process.waitUntilExit()
@@ -38,11 +41,17 @@ struct CLIBenchmarkCommand: ParsableCommand {
             let record = round >= 0
             func timed(_ key: String, _ executable: String, _ arguments: [String]) throws {
                 if record { try time(key, executable, arguments) } else {
-                    let process = try Process.run(URL(fileURLWithPath: executable), arguments: arguments)
+                    let process = Process()
+                    process.executableURL = URL(fileURLWithPath: executable)
+                    process.arguments = arguments
+                    process.standardOutput = FileHandle.nullDevice
+                    try process.run()
                     process.waitUntilExit()
                 }
             }
             try timed("true", "/bin/true", [])
+            try timed("start/vdpa", vdpa, ["-V"])
+            try timed("start/vdpactl", vdpactl, ["-V"])
             try timed("add/vdpa", vdpa, ["dev", "add", "name", "ipr\(round + 1)", "mgmtdev", mgmtdev])
             try timed("add/vdpactl", vdpactl, ctl + ["dev", "add", "name", "ctl\(round + 1)", "mgmtdev", mgmtdev])
             try timed("show/vdpa", vdpa, ["dev", "show", "ipr\(round + 1)"])
@@ -57,8 +66,8 @@ struct CLIBenchmarkCommand: ParsableCommand {
             return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
         }
         print("vdpa-bench cli: \(iterations) rounds, median wall time per command (ms), process start floor (/bin/true) \(String(format: "%.2f", median("true"))) ms")
-        print("operation     vdpa (iproute2)   vdpactl    ratio")
-        for operation in ["add", "show", "show -j", "del"] {
+        print("operation     vdpa (iproute2)   vdpactl    ratio     (start: -V, the cost of starting the program)")
+        for operation in ["start", "add", "show", "show -j", "del"] {
             let reference = median("\(operation)/vdpa"), ours = median("\(operation)/vdpactl")
             print(String(format: "%-12@ %12.2f %12.2f %8.2fx", operation as NSString, reference, ours, ours / reference))
         }

@@ -8,7 +8,7 @@ import VDPATestSupport
 @Suite struct DispatcherTests {
     func reply(_ line: String) async throws -> [String: Any] {
         let dispatcher = RPCDispatcher(controller: try await makeController(kernel: FakeVDPAKernel()))
-        guard case .reply(let bytes) = await dispatcher.handle(line: Array(line.utf8)) else {
+        guard let bytes = await dispatcher.handle(line: Array(line.utf8)).responseLine else {
             Issue.record("no reply to \(line)")
             return [:]
         }

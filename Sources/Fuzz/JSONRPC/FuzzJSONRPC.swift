@@ -14,10 +14,7 @@ import VDPATestSupport
 public func fuzzJSONRPC(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let line = Array(UnsafeBufferPointer(start: data, count: size))
     let outcome = Harness.shared.handle(line)
-    switch outcome {
-    case .none:
-        break
-    case .reply(let bytes), .subscribe(let bytes):
+    if let bytes = outcome.responseLine {
         guard (try? JSONSerialization.jsonObject(with: Data(bytes))) is [String: Any] else {
             fatalError("reply is not a JSON object: \(String(decoding: bytes, as: UTF8.self))")
         }

@@ -70,6 +70,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
         switch key {
         case "socket":
             guard value.hasPrefix("/") else { throw ValueError(message: "socket must be an absolute path") }
+            // sun_path holds 107 bytes; the socket is bound as PATH.new, then renamed to PATH.
+            guard value.utf8.count <= 103 else {
+                throw ValueError(message: "socket path is \(value.utf8.count) bytes long; a Unix socket path may have at most 103 here")
+            }
             socketPath = value
         case "socket_mode":
             guard let mode = UInt32(value, radix: 8), mode <= 0o777 else { throw ValueError(message: "socket_mode must be octal, e.g. 0660") }

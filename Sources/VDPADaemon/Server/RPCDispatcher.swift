@@ -9,6 +9,19 @@ public enum RPCDispatchOutcome: Sendable {
     case none
     /// Reply, then start pushing events to this connection.
     case subscribe(reply: [UInt8])
+    /// A response line in three parts: `body` is a result encoded once and shared by
+    /// every answer (a large `dev_list`), so the transport copies it once, into the socket
+    /// buffer, instead of the dispatcher building a new line around it.
+    case splicedReply(head: [UInt8], body: [UInt8], tail: [UInt8])
+
+    /// The response line (without its newline), if there is one.
+    public var responseLine: [UInt8]? {
+        switch self {
+        case .reply(let bytes), .subscribe(let bytes): bytes
+        case .splicedReply(let head, let body, let tail): head + body + tail
+        case .none: nil
+        }
+    }
 }
 
 /// Decodes JSON-RPC 2.0 request lines, calls the controller, encodes the answers.
@@ -97,7 +110,7 @@ public struct RPCDispatcher: Sendable {
             case .devList:
                 let p = try optionalParams(DevListParams.self, data) ?? DevListParams()
                 let result = try await controller.encodedDeviceList(p) { try RPCJSON.encode($0) }
-                return .reply(Self.splice(id: id, encodedResult: result))
+                return Self.splice(id: id, encodedResult: result)
             case .devGet:
                 let p = try requiredParams(DeviceNameParams.self, data)
                 return .reply(try Self.encode(id: id, try await controller.device(p)))
@@ -126,13 +139,14 @@ public struct RPCDispatcher: Sendable {
     }
 
     /// A response around an already encoded result.
-    static func splice(id: RPCRequestID?, encodedResult: [UInt8]) -> [UInt8] {
+    static func splice(id: RPCRequestID?, encodedResult: [UInt8]) -> RPCDispatchOutcome {
         let idJSON: [UInt8] = switch id {
         case .number(let number)?: Array(String(number).utf8)
         case .string?: (try? RPCJSON.encode(id)) ?? Array("null".utf8)
         case nil: Array("null".utf8)
         }
-        return Array(#"{"jsonrpc":"2.0","id":"#.utf8) + idJSON + Array(#","result":"#.utf8) + encodedResult + [UInt8(ascii: "}")]
+        return .splicedReply(head: Array(#"{"jsonrpc":"2.0","id":"#.utf8) + idJSON + Array(#","result":"#.utf8),
+                             body: encodedResult, tail: [UInt8(ascii: "}")])
     }
 
     public static func encodeError(id: RPCRequestID?, _ error: RPCErrorObject) -> [UInt8] {

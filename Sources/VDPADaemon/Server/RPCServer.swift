@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 import VDPARPC
 import VDPASystem
 
@@ -39,6 +40,7 @@ public final class RPCServer: Service {
     private let events: EventHub
     private let logger: Logger
     private let onListening: @Sendable () -> Void
+    private let idleTrimmer = IdleMemoryTrimmer()
 
     public init(settings: Settings, dispatcher: any RPCLineHandling, events: EventHub, logger: Logger, onListening: @escaping @Sendable () -> Void = {}) {
         self.settings = settings
@@ -52,10 +54,11 @@ public final class RPCServer: Service {
         let settings = self.settings
         let directory = String(settings.socketPath[..<(settings.socketPath.lastIndex(of: "/") ?? settings.socketPath.startIndex)])
         if !directory.isEmpty { try FileSystem.createDirectory(directory) }
+        let bindPath = settings.socketPath + ".new"
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .bind(unixDomainSocketPath: settings.socketPath, cleanupExistingSocketFile: true) { channel in
+            .bind(unixDomainSocketPath: bindPath, cleanupExistingSocketFile: true) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: settings.idleTimeout), name: "idle")
                     try channel.pipeline.syncOperations.addHandler(IdleConnectionCloser(), name: "idle-closer")
@@ -63,8 +66,11 @@ public final class RPCServer: Service {
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
-        try FileSystem.setMode(settings.socketPath, settings.socketMode)
-        if let group = settings.socketGroup, !group.isEmpty { try FileSystem.setGroup(settings.socketPath, groupName: group) }
+        // Mode and group are set on a private name, then the socket is renamed into place:
+        // no client ever finds the path with other permissions than the configured ones.
+        try FileSystem.setMode(bindPath, settings.socketMode)
+        if let group = settings.socketGroup, !group.isEmpty { try FileSystem.setGroup(bindPath, groupName: group) }
+        try FileSystem.rename(bindPath, to: settings.socketPath)
         logger.info("Listening", metadata: ["socket": "\(settings.socketPath)"])
         onListening()
         try await withGracefulShutdownHandler {
@@ -83,6 +89,8 @@ public final class RPCServer: Service {
     }
 
     private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+        idleTrimmer.connectionOpened()
+        defer { idleTrimmer.connectionClosed() }
         do {
             try await connection.executeThenClose { inbound, outbound in
                 try await cancelWhenGracefulShutdown {
@@ -96,6 +104,8 @@ public final class RPCServer: Service {
                                 continue
                             case .reply(let reply):
                                 try await outbound.write(Self.frame(reply))
+                            case .splicedReply(let head, let body, let tail):
+                                try await outbound.write(Self.frame(head, body, tail))
                             case .subscribe(let reply):
                                 try await outbound.write(Self.frame(reply))
                                 guard subscription == nil else { continue }
@@ -125,11 +135,45 @@ public final class RPCServer: Service {
         }
     }
 
-    private static func frame(_ bytes: [UInt8]) -> ByteBuffer {
+    /// One line: the parts, then a newline, in a single buffer (one copy of each part).
+    private static func frame(_ parts: [UInt8]...) -> ByteBuffer {
         var buffer = ByteBuffer()
-        buffer.reserveCapacity(bytes.count + 1)
-        buffer.writeBytes(bytes)
+        buffer.reserveCapacity(parts.reduce(1) { $0 + $1.count })
+        for part in parts { buffer.writeBytes(part) }
         buffer.writeInteger(UInt8(ascii: "\n"))
         return buffer
+    }
+}
+
+/// Gives the memory of a burst back to the kernel once no client has been connected
+/// for a second (see ``AllocatorTuning``); debounced so that a client that connects
+/// for each command (vdpactl) does not trim on every call.
+final class IdleMemoryTrimmer: Sendable {
+    private struct State {
+        var connections = 0
+        var idleSince: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+    private let quietPeriod: Duration
+
+    init(quietPeriod: Duration = .seconds(1)) { self.quietPeriod = quietPeriod }
+
+    func connectionOpened() { state.withLock { $0.connections += 1 } }
+
+    func connectionClosed() {
+        let generation = state.withLock { state -> UInt64? in
+            state.connections -= 1
+            guard state.connections == 0 else { return nil }
+            state.idleSince &+= 1
+            return state.idleSince
+        }
+        guard let generation else { return }
+        Task.detached(priority: .background) { [self] in
+            try? await Task.sleep(for: quietPeriod)
+            if state.withLock({ $0.connections == 0 && $0.idleSince == generation }) {
+                AllocatorTuning.returnFreeMemory()
+            }
+        }
     }
 }

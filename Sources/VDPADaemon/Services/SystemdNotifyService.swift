@@ -25,8 +25,13 @@ public final class SystemdNotifyService: Service {
             break
         }
         if let watchdogInterval {
+            // The sleep ends early on SIGTERM, so that stopping never waits for a ping.
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                try? await Task.sleep(for: watchdogInterval / 2)
+                do {
+                    try await cancelWhenGracefulShutdown { try await Task.sleep(for: watchdogInterval / 2) }
+                } catch {
+                    break
+                }
                 send(["WATCHDOG=1"])
             }
         } else {
