@@ -55,6 +55,7 @@ public final class RPCServer: Service {
         let directory = String(settings.socketPath[..<(settings.socketPath.lastIndex(of: "/") ?? settings.socketPath.startIndex)])
         if !directory.isEmpty { try FileSystem.createDirectory(directory) }
         let bindPath = settings.socketPath + ".new"
+        let unclaimed = UnclaimedConnections()
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
@@ -63,7 +64,9 @@ public final class RPCServer: Service {
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: settings.idleTimeout), name: "idle")
                     try channel.pipeline.syncOperations.addHandler(IdleConnectionCloser(), name: "idle-closer")
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumLength: settings.maximumRequestBytes)))
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    let connection = try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    unclaimed.hold(connection)
+                    return connection
                 }
             }
         // Mode and group are set on a private name, then the socket is renamed into place:
@@ -77,6 +80,7 @@ public final class RPCServer: Service {
             try await server.executeThenClose { inbound in
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await connection in inbound {
+                        unclaimed.release(connection)
                         group.addTask { await self.serve(connection) }
                     }
                 }
@@ -84,6 +88,10 @@ public final class RPCServer: Service {
         } onGracefulShutdown: {
             server.channel.close(promise: nil)
             self.events.finishAll()
+        }
+        // Connections accepted while the listener closed never reached the loop: close them.
+        for connection in unclaimed.takeAll() {
+            try? await connection.executeThenClose { _, _ in }
         }
         try? FileSystem.removeFile(settings.socketPath)
     }
@@ -174,6 +182,30 @@ final class IdleMemoryTrimmer: Sendable {
             if state.withLock({ $0.connections == 0 && $0.idleSince == generation }) {
                 AllocatorTuning.returnFreeMemory()
             }
+        }
+    }
+}
+
+/// Accepted connections not yet taken by the accept loop. A connection accepted while
+/// the listener shuts down can stay buffered in the server channel's stream and be
+/// dropped without ever being closed, which NIO treats as a programming error (a trap).
+/// The server holds each one from the child initializer until the loop takes it, and
+/// closes whatever is left when the loop has ended.
+final class UnclaimedConnections: Sendable {
+    private let connections = Mutex<[ObjectIdentifier: NIOAsyncChannel<ByteBuffer, ByteBuffer>]>([:])
+
+    func hold(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) {
+        connections.withLock { $0[ObjectIdentifier(connection.channel)] = connection }
+    }
+
+    func release(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) {
+        _ = connections.withLock { $0.removeValue(forKey: ObjectIdentifier(connection.channel)) }
+    }
+
+    func takeAll() -> [NIOAsyncChannel<ByteBuffer, ByteBuffer>] {
+        connections.withLock { held in
+            defer { held.removeAll() }
+            return Array(held.values)
         }
     }
 }

@@ -30,11 +30,20 @@ public struct ReconcileService: Service {
     }
 
     private func reconcileUntilShutdown() async throws {
+        let pending = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         try await cancelWhenGracefulShutdown {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask {
                     for await change in kernel.busChanges() {
                         logger.debug("Bus change", metadata: ["action": "\(change.action)", "subsystem": "\(change.subsystem)", "vdpa.dev": "\(change.deviceName ?? "-")"])
+                        pending.continuation.yield()
+                    }
+                }
+                group.addTask {
+                    // One buffered signal at most: the uevents of a burst (a device add raises
+                    // several: vdpa, vhost-vdpa, bind) that arrive during the debounce or the
+                    // re-read collapse into one more re-read.
+                    for await _ in pending.stream {
                         try await Task.sleep(for: debounce)
                         await controller.resync()
                     }
