@@ -162,7 +162,7 @@ let package = Package(
         ),
         .testTarget(
             name: "VDPADatapathTests",
-            dependencies: ["VDPADatapath", "VDPASystem", "VirtioNet", "VirtioNetTestSupport", "Virtqueue", "VirtioModel"],
+            dependencies: ["VDPADatapath", "VDPASystem", "VirtioNet", "VirtioNetTestSupport", "Virtqueue", "VirtqueueTestSupport", "VirtioModel", "CVhostUAPI"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

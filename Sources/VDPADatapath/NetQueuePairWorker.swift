@@ -87,6 +87,7 @@ public final class NetQueuePairWorker<Memory: GuestMemory>: @unchecked Sendable 
     private let wake: EventFD
     private let command = Atomic<UInt8>(0)
     private let finished = DispatchSemaphore(value: 0)
+    private let liveFault = LockedValue<VirtqueueError?>(nil)
     private let live = LockedValue((receive: NetQueueCounters(), transmit: NetQueueCounters()))
     private var thread: Thread?
     private var brokenError: VirtqueueError?
@@ -116,6 +117,9 @@ public final class NetQueuePairWorker<Memory: GuestMemory>: @unchecked Sendable 
         self.options = options
         wake = try EventFD()
     }
+
+    /// The guest fault that stopped the worker, as soon as it happened.
+    public var fault: VirtqueueError? { liveFault.withLock { $0 } }
 
     /// Counters as of the last pass.
     public var counters: (receive: NetQueueCounters, transmit: NetQueueCounters) { live.withLock { $0 } }
@@ -202,6 +206,7 @@ public final class NetQueuePairWorker<Memory: GuestMemory>: @unchecked Sendable 
                 if receiveRun.hasMoreWork || transmitRun.hasMoreWork || options.busyPoll { continue }
             } catch {
                 brokenError = error
+                liveFault.withLock { $0 = error }
                 break
             }
             var interests = [

@@ -116,6 +116,10 @@ public final class SoftwareNetDevice<Memory: GuestMemory>: @unchecked Sendable {
     /// Per pair: receive and transmit counters.
     public var counters: [(receive: NetQueueCounters, transmit: NetQueueCounters)] { workers.map(\.counters) }
 
+    /// The first guest fault that stopped a worker, while running
+    /// (the port should set DEVICE_NEEDS_RESET and signal a config change).
+    public var fault: VirtqueueError? { workers.lazy.compactMap(\.fault).first }
+
     public func start() { for worker in workers { worker.start() } }
 
     /// Stops every worker (frames waiting for buffers stay where they are).
