@@ -24,7 +24,7 @@ public struct VirtioNetGuest {
 
     public init(
         layout: QueueLayout, queuePairs: Int = 1, size: UInt16 = 64, features: VirtioFeatures,
-        control: Bool = false, eventIndex: Bool = false, slotSize: Int = 2048
+        control: Bool = false, eventIndex: Bool = false, slotSize: Int = 2048, ringBase: GuestAddress = GuestAddress(0x1000)
     ) throws {
         precondition(queuePairs >= 1)
         self.features = features
@@ -33,7 +33,7 @@ public struct VirtioNetGuest {
         self.slotSize = slotSize
         let queueCount = queuePairs * 2 + (control ? 1 : 0)
         var states: [QueueState] = []
-        var cursor = GuestAddress(0x1000)
+        var cursor = ringBase
         for _ in 0..<queueCount {
             let placed = RingLayoutBuilder.makeState(layout: layout, size: size, base: cursor, eventIndex: eventIndex)
             states.append(placed.state)
