@@ -33,8 +33,11 @@ for target in "${TARGETS[@]}"; do
   # Linked with lld: gold drops the sanitizer-coverage module constructors, and libFuzzer then
   # runs blind ("no interesting inputs... Is the code instrumented for coverage?").
   echo "--- building $product (sanitize=fuzzer,address)"
+  # SwiftPM 6.3 passes -sanitize=fuzzer but the objects come out without coverage counters;
+  # asking for the coverage kinds libFuzzer uses explicitly instruments them.
   swift build -c debug --scratch-path "$SCRATCH/build" --product "$product" \
-    --sanitize=fuzzer --sanitize=address -Xswiftc -use-ld=lld 2>&1 | grep -v "Cannot export local symbol" || true
+    --sanitize=fuzzer --sanitize=address -Xswiftc -use-ld=lld \
+    -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp 2>&1 | grep -v "Cannot export local symbol" || true
   binary=$SCRATCH/build/debug/$product
   [ -x "$binary" ] || { echo "build of $product failed" >&2; exit 1; }
 
