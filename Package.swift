@@ -3,8 +3,9 @@
 // vdpad: the vDPA management daemon. Layers, lowest first (see Documentation/architecture.md):
 //
 //   C leaves        CLibNL (libnl-3/libnl-genl-3, system library), CVhostUAPI (ioctl numbers)
-//   pure Swift      VirtioModel, Virtqueue, VDPARPC            (no syscalls, no C)
-//   kernel edges    VDPASystem (the one syscall wrapper file), VDPANetlink (netlink, sysfs, uevents)
+//   pure Swift      VirtioModel, Virtqueue, VirtioNet, VDPARPC (no syscalls, no C)
+//   kernel edges    VDPASystem (the one syscall wrapper file), VDPANetlink (netlink, sysfs, uevents),
+//                   VDPADatapath (software virtio-net workers, TAP backend, eventfds)
 //   state           VDPAStore (SQLite through GRDB)
 //   daemon          VDPADaemon (controller, JSON-RPC server, reconciler, services)
 //   client          VDPAClient (JSON-RPC over the Unix socket; vdpactl links only this)
@@ -44,9 +45,20 @@ let package = Package(
         .target(name: "Virtqueue", swiftSettings: swiftSettings),
         .target(name: "VirtqueueTestSupport", dependencies: ["Virtqueue"], swiftSettings: swiftSettings),
         .target(name: "VDPARPC", dependencies: ["VirtioModel"], swiftSettings: swiftSettings),
+        .target(name: "VirtioNet", dependencies: ["Virtqueue", "VirtioModel"], swiftSettings: swiftSettings),
+        .target(
+            name: "VirtioNetTestSupport",
+            dependencies: ["VirtioNet", "Virtqueue", "VirtqueueTestSupport", "VirtioModel"],
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Kernel boundaries
-        .target(name: "VDPASystem", swiftSettings: swiftSettings),
+        .target(name: "VDPASystem", dependencies: ["CVhostUAPI"], swiftSettings: swiftSettings),
+        .target(
+            name: "VDPADatapath",
+            dependencies: ["VDPASystem", "VirtioNet", "Virtqueue", "VirtioModel"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "VDPANetlink",
             dependencies: [
@@ -129,11 +141,28 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .executableTarget(
+            name: "fuzz-virtio-net",
+            dependencies: ["VirtioNet", "VirtioNetTestSupport", "Virtqueue", "VirtqueueTestSupport", "VirtioModel"],
+            path: "Sources/Fuzz/VirtioNet",
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Tests
         .testTarget(name: "VirtioModelTests", dependencies: ["VirtioModel"], swiftSettings: swiftSettings),
         .testTarget(
             name: "VirtqueueTests",
             dependencies: ["Virtqueue", "VirtqueueTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "VirtioNetTests",
+            dependencies: ["VirtioNet", "VirtioNetTestSupport", "Virtqueue", "VirtqueueTestSupport", "VirtioModel"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "VDPADatapathTests",
+            dependencies: ["VDPADatapath", "VDPASystem", "VirtioNet", "VirtioNetTestSupport", "Virtqueue", "VirtqueueTestSupport", "VirtioModel", "CVhostUAPI"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -5,6 +5,19 @@
 
 #include <linux/vhost.h>
 #include <linux/vhost_types.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <stddef.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+
+/* USO offloads arrived in Linux 6.2 uapi. */
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
 
 #ifndef VHOST_VDPA_RESUME
 #define VHOST_VDPA_RESUME _IO(VHOST_VIRTIO, 0x7E)
@@ -55,3 +68,28 @@ const unsigned long CVhost_sizeof_vring_file = sizeof(struct vhost_vring_file);
 const unsigned long CVhost_sizeof_vdpa_config_header = sizeof(struct vhost_vdpa_config);
 const unsigned long CVhost_sizeof_vdpa_iova_range = sizeof(struct vhost_vdpa_iova_range);
 const unsigned long CVhost_sizeof_msg_v2 = sizeof(struct vhost_msg_v2);
+
+const unsigned long CVhost_TUNSETIFF = TUNSETIFF;
+const unsigned long CVhost_TUNSETOFFLOAD = TUNSETOFFLOAD;
+const unsigned long CVhost_TUNSETVNETHDRSZ = TUNSETVNETHDRSZ;
+const unsigned long CVhost_TUNGETIFF = TUNGETIFF;
+const short CVhost_IFF_TAP = IFF_TAP;
+const short CVhost_IFF_NO_PI = IFF_NO_PI;
+const short CVhost_IFF_VNET_HDR = IFF_VNET_HDR;
+const short CVhost_IFF_MULTI_QUEUE = IFF_MULTI_QUEUE;
+const unsigned int CVhost_TUN_F_CSUM = TUN_F_CSUM;
+const unsigned int CVhost_TUN_F_TSO4 = TUN_F_TSO4;
+const unsigned int CVhost_TUN_F_TSO6 = TUN_F_TSO6;
+const unsigned int CVhost_TUN_F_TSO_ECN = TUN_F_TSO_ECN;
+const unsigned int CVhost_TUN_F_UFO = TUN_F_UFO;
+const unsigned int CVhost_TUN_F_USO4 = TUN_F_USO4;
+const unsigned int CVhost_TUN_F_USO6 = TUN_F_USO6;
+const unsigned long CVhost_sizeof_ifreq = sizeof(struct ifreq);
+const unsigned long CVhost_offsetof_ifreq_flags = offsetof(struct ifreq, ifr_flags);
+const unsigned long CVhost_IFNAMSIZ = IFNAMSIZ;
+
+int CVhost_ioctl_pointer(int fd, unsigned long request, void *argument) { return ioctl(fd, request, argument); }
+int CVhost_ioctl_value(int fd, unsigned long request, unsigned long argument) { return ioctl(fd, request, argument); }
+int CVhost_eventfd(unsigned int initial, int flags) { return eventfd(initial, flags); }
+const int CVhost_EFD_CLOEXEC = EFD_CLOEXEC;
+const int CVhost_EFD_NONBLOCK = EFD_NONBLOCK;

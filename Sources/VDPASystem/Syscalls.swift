@@ -3,6 +3,7 @@
 // Every wrapper retries EINTR and reports failure as `SystemError` carrying errno.
 // Everything else in the project calls the typed helpers built on these
 // (FileSystem.swift, UnixSocket.swift, UeventSocket.swift, ServiceNotify.swift).
+import CVhostUAPI
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -171,6 +172,91 @@ func system_processID() -> Int32 { getpid() }
 func system_errnoDescription(_ code: Int32) -> String {
     guard let text = strerror(code) else { return "errno \(code)" }
     return String(cString: text)
+}
+
+// MARK: Software datapath: eventfd, poll, TUN/TAP, vectored I/O
+
+/// `eventfd(initial, EFD_CLOEXEC | EFD_NONBLOCK)`: a kick or call notifier.
+func system_eventfd(initial: UInt32) throws -> Int32 {
+    try retryingOnInterrupt("eventfd") { CVhost_eventfd(initial, CVhost_EFD_CLOEXEC | CVhost_EFD_NONBLOCK) }
+}
+
+/// Waits on `descriptors` (`poll(2)`); returns how many have events.
+/// `timeoutMilliseconds` -1 waits forever.
+func system_poll(_ descriptors: inout [pollfd], timeoutMilliseconds: Int32) throws -> Int {
+    let count = nfds_t(descriptors.count)
+    while true {
+        let result = descriptors.withUnsafeMutableBufferPointer { poll($0.baseAddress, count, timeoutMilliseconds) }
+        if result >= 0 { return Int(result) }
+        let code = errno
+        if code == EINTR { continue }
+        throw SystemError(errno: code, operation: "poll")
+    }
+}
+
+/// Runs `body` until it does not fail with EINTR; EAGAIN gives nil.
+@inline(__always)
+func retryingOnInterruptAllowingWouldBlock(_ operation: StaticString, _ body: () -> Int) throws -> Int? {
+    while true {
+        let result = body()
+        if result >= 0 { return result }
+        let code = errno
+        if code == EINTR { continue }
+        if code == EAGAIN { return nil }
+        throw SystemError(errno: code, operation: "\(operation)")
+    }
+}
+
+/// `ioctl(fd, request, &ifreq)` where the caller built the `struct ifreq` bytes
+/// (TUNSETIFF). The kernel may write the chosen name back into `request`.
+func system_ioctlInterfaceRequest(_ fd: Int32, _ request: UInt, _ ifreq: UnsafeMutableRawBufferPointer, path: String) throws {
+    _ = try retryingOnInterrupt("ioctl", path: path) { CVhost_ioctl_pointer(fd, request, ifreq.baseAddress) }
+}
+
+/// `ioctl(fd, request, &value)` for ioctls taking a pointer to an int (TUNSETVNETHDRSZ).
+func system_ioctlIntPointer(_ fd: Int32, _ request: UInt, _ value: Int32, path: String) throws {
+    var value = value
+    _ = try retryingOnInterrupt("ioctl", path: path) { CVhost_ioctl_pointer(fd, request, &value) }
+}
+
+/// `ioctl(fd, request, value)` for ioctls taking an unsigned long by value (TUNSETOFFLOAD).
+func system_ioctlValue(_ fd: Int32, _ request: UInt, _ value: UInt, path: String) throws {
+    _ = try retryingOnInterrupt("ioctl", path: path) { CVhost_ioctl_value(fd, request, value) }
+}
+
+/// `readv(fd, [first, second])`: one packet read into two buffers (vnet header + frame).
+/// Returns nil when the call would block (EAGAIN).
+func system_readv2(_ fd: Int32, _ first: UnsafeMutableRawBufferPointer, _ second: UnsafeMutableRawBufferPointer) throws -> Int? {
+    var vectors = [
+        iovec(iov_base: first.baseAddress, iov_len: first.count),
+        iovec(iov_base: second.baseAddress, iov_len: second.count),
+    ]
+    return try retryingOnInterruptAllowingWouldBlock("readv") {
+        vectors.withUnsafeMutableBufferPointer { readv(fd, $0.baseAddress, 2) }
+    }
+}
+
+/// `writev(fd, [first, second])`: one packet written from two buffers. Returns
+/// nil when the call would block (EAGAIN).
+func system_writev2(_ fd: Int32, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) throws -> Int? {
+    // SAFETY: writev only reads through iov_base; the mutable casts satisfy the C prototype.
+    var vectors = [
+        iovec(iov_base: UnsafeMutableRawPointer(mutating: first.baseAddress), iov_len: first.count),
+        iovec(iov_base: UnsafeMutableRawPointer(mutating: second.baseAddress), iov_len: second.count),
+    ]
+    return try retryingOnInterruptAllowingWouldBlock("writev") {
+        vectors.withUnsafeMutableBufferPointer { writev(fd, $0.baseAddress, 2) }
+    }
+}
+
+/// `read(2)` that reports EAGAIN as nil (non-blocking descriptors).
+func system_readNonBlocking(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) throws -> Int? {
+    try retryingOnInterruptAllowingWouldBlock("read") { read(fd, buffer.baseAddress, buffer.count) }
+}
+
+/// `write(2)` that reports EAGAIN as nil (non-blocking descriptors).
+func system_writeNonBlocking(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) throws -> Int? {
+    try retryingOnInterruptAllowingWouldBlock("write") { write(fd, buffer.baseAddress, buffer.count) }
 }
 
 /// A `sockaddr_un` for a filesystem path or, with a leading "@", an abstract name.

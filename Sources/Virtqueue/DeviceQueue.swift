@@ -43,6 +43,35 @@ public protocol VirtqueueDevice<Memory> {
     mutating func enableNotifications() throws(VirtqueueError) -> Bool
     /// Asks the driver not to send available buffer notifications (best effort).
     mutating func disableNotifications() throws(VirtqueueError)
+
+    /// The current read position in the available ring, to come back to with
+    /// ``rewindAvailable(to:)``.
+    var availablePosition: AvailablePosition { get }
+    /// Gives back every chain popped since `position` was taken, as if it had
+    /// never been popped: the next ``popAvailable(into:)`` returns the first
+    /// of them again. None of those chains may have been pushed as used
+    /// (throws ``VirtqueueError/rewindPastUsed`` otherwise and changes nothing).
+    /// The counterpart of vhost's `vhost_discard_vq_desc` and QEMU's
+    /// `virtqueue_rewind`: a receive path that popped buffers for a frame that
+    /// then does not fit returns them untouched.
+    mutating func rewindAvailable(to position: AvailablePosition) throws(VirtqueueError)
+}
+
+/// A read position in a queue's available ring (device role), see
+/// ``VirtqueueDevice/rewindAvailable(to:)``.
+public struct AvailablePosition: Hashable, Sendable {
+    /// Split: free-running avail index; packed: ring slot.
+    public var index: UInt16
+    /// Packed: the Driver Ring Wrap Counter at that slot (split: always true).
+    public var wrapCounter: Bool
+    /// Chains popped by the queue before this position (monotonic).
+    public var popCount: UInt64
+
+    public init(index: UInt16, wrapCounter: Bool, popCount: UInt64) {
+        self.index = index
+        self.wrapCounter = wrapCounter
+        self.popCount = popCount
+    }
 }
 
 extension VirtqueueDevice {

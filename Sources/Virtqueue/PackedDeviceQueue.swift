@@ -36,6 +36,8 @@ public struct PackedDeviceQueue<Memory: GuestMemory>: VirtqueueDevice {
     /// Ring slots published as used since the last notification decision.
     @usableFromInline var usedSlotsSinceDecision: UInt32 = 0
     @usableFromInline var inFlight: Int = 0
+    /// Chains popped since creation (for ``rewindAvailable(to:)``).
+    @usableFromInline var popCount: UInt64 = 0
     /// Used elements pushed but not yet published.
     @usableFromInline var pending: [UsedElement]
     @usableFromInline var _brokenError: VirtqueueError?
@@ -107,6 +109,7 @@ public struct PackedDeviceQueue<Memory: GuestMemory>: VirtqueueDevice {
             guard Self.isAvailable(headFlags, wrap: availWrap) else { return false }
             try readChain(into: &chain)
             inFlight &+= 1
+            popCount &+= 1
             return true
         } catch {
             throw recordFault(error)
@@ -326,10 +329,32 @@ public struct PackedDeviceQueue<Memory: GuestMemory>: VirtqueueDevice {
             }
             memory.fullFence()
             let flags = try memory.loadIndex(at: descriptorAddress(nextAvail).wrappingAdding(14), ordering: .acquiring)
-            return Self.isAvailable(flags, wrap: availWrap)
+            let available = Self.isAvailable(flags, wrap: availWrap)
+            if available && eventIndex {
+                // The descriptor at `nextAvail` is already available (chains
+                // were given back with rewindAvailable, or the driver raced
+                // us): an event at that slot would never fire again, so ask
+                // for every notification until the caller re-arms.
+                try memory.storeIndex(PackedEventFlags.enable, at: deviceEventArea.wrappingAdding(2), ordering: .relaxed)
+            }
+            return available
         } catch {
             throw recordFault(.memory(error))
         }
+    }
+
+    public var availablePosition: AvailablePosition {
+        AvailablePosition(index: nextAvail, wrapCounter: availWrap, popCount: popCount)
+    }
+
+    public mutating func rewindAvailable(to position: AvailablePosition) throws(VirtqueueError) {
+        if let broken = _brokenError { throw broken }
+        let (popped, underflow) = popCount.subtractingReportingOverflow(position.popCount)
+        guard !underflow, popped <= UInt64(inFlight), position.index < size else { throw .rewindPastUsed }
+        nextAvail = position.index
+        availWrap = position.wrapCounter
+        inFlight &-= Int(popped)
+        popCount = position.popCount
     }
 
     public mutating func disableNotifications() throws(VirtqueueError) {

@@ -35,6 +35,8 @@ public struct SplitDeviceQueue<Memory: GuestMemory>: VirtqueueDevice {
     /// `used->idx` at the last notification decision (EVENT_IDX "old").
     @usableFromInline var signalledUsed: UInt16
     @usableFromInline var inFlight: Int = 0
+    /// Chains popped since creation (for ``rewindAvailable(to:)``).
+    @usableFromInline var popCount: UInt64 = 0
     /// In-order batch collapsing (§2.7.9 "In-order use of descriptors").
     @usableFromInline var pendingInOrderCount: UInt16 = 0
     @usableFromInline var pendingInOrderLast = UsedElement(id: 0, length: 0)
@@ -112,6 +114,7 @@ public struct SplitDeviceQueue<Memory: GuestMemory>: VirtqueueDevice {
             try readChain(head: head, into: &chain)
             nextAvail &+= 1
             inFlight &+= 1
+            popCount &+= 1
             return true
         } catch {
             throw recordFault(error)
@@ -289,6 +292,21 @@ public struct SplitDeviceQueue<Memory: GuestMemory>: VirtqueueDevice {
         } catch {
             throw recordFault(error)
         }
+    }
+
+    public var availablePosition: AvailablePosition {
+        AvailablePosition(index: nextAvail, wrapCounter: true, popCount: popCount)
+    }
+
+    public mutating func rewindAvailable(to position: AvailablePosition) throws(VirtqueueError) {
+        if let broken = _brokenError { throw broken }
+        let (popped, underflow) = popCount.subtractingReportingOverflow(position.popCount)
+        guard !underflow, popped <= UInt64(inFlight), nextAvail &- position.index == UInt16(truncatingIfNeeded: popped) else {
+            throw .rewindPastUsed
+        }
+        nextAvail = position.index
+        inFlight &-= Int(popped)
+        popCount = position.popCount
     }
 
     public mutating func disableNotifications() throws(VirtqueueError) {

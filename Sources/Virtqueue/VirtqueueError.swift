@@ -54,6 +54,9 @@ public enum VirtqueueError: Error, Hashable, Sendable {
     case usedLengthExceedsBuffer(id: UInt16, length: UInt32, capacity: UInt64)
     /// Device role: pushing a used element for which no chain is in flight.
     case usedWithoutAvailable(id: UInt16)
+    /// Device role: rewinding over chains already pushed as used (or to a
+    /// position this queue never had).
+    case rewindPastUsed
 
     // MARK: Driver-side API misuse (not guest faults)
     /// Not enough free descriptors / ids for this buffer.
@@ -70,7 +73,7 @@ public enum VirtqueueError: Error, Hashable, Sendable {
     /// Whether this error is the other side's fault, i.e. marks the queue broken.
     public var isGuestFault: Bool {
         switch self {
-        case .queueFull, .emptyBuffer, .tooManySegments, .usedWithoutAvailable, .queueNotReady:
+        case .queueFull, .emptyBuffer, .tooManySegments, .usedWithoutAvailable, .rewindPastUsed, .queueNotReady:
             return false
         default:
             return true
@@ -102,6 +105,7 @@ public enum VirtqueueError: Error, Hashable, Sendable {
         case .usedIndexTooFarAhead: .usedIndexTooFarAhead
         case .usedLengthExceedsBuffer: .usedLengthExceedsBuffer
         case .usedWithoutAvailable: .usedWithoutAvailable
+        case .rewindPastUsed: .rewindPastUsed
         case .queueFull: .queueFull
         case .emptyBuffer: .emptyBuffer
         case .tooManySegments: .tooManySegments
@@ -116,7 +120,7 @@ public enum VirtqueueError: Error, Hashable, Sendable {
         case indirectNotNegotiated, indirectTableLengthNotMultipleOf16, zeroLengthIndirectTable
         case readableAfterWritable, bufferOutOfMemory, bufferAddressOverflow, bufferIdOutOfRange
         case availIndexTooFarAhead
-        case usedIdNotInFlight, usedIndexTooFarAhead, usedLengthExceedsBuffer, usedWithoutAvailable
+        case usedIdNotInFlight, usedIndexTooFarAhead, usedLengthExceedsBuffer, usedWithoutAvailable, rewindPastUsed
         case queueFull, emptyBuffer, tooManySegments, memory
     }
 }

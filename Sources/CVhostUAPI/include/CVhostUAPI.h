@@ -51,4 +51,35 @@ extern const unsigned long CVhost_sizeof_vdpa_config_header;
 extern const unsigned long CVhost_sizeof_vdpa_iova_range;
 extern const unsigned long CVhost_sizeof_msg_v2;
 
+
+/* TUN/TAP (<linux/if_tun.h>): the software datapath's TAP backend. */
+extern const unsigned long CVhost_TUNSETIFF;
+extern const unsigned long CVhost_TUNSETOFFLOAD;
+extern const unsigned long CVhost_TUNSETVNETHDRSZ;
+extern const unsigned long CVhost_TUNGETIFF;
+extern const short CVhost_IFF_TAP;
+extern const short CVhost_IFF_NO_PI;
+extern const short CVhost_IFF_VNET_HDR;
+extern const short CVhost_IFF_MULTI_QUEUE;
+extern const unsigned int CVhost_TUN_F_CSUM;
+extern const unsigned int CVhost_TUN_F_TSO4;
+extern const unsigned int CVhost_TUN_F_TSO6;
+extern const unsigned int CVhost_TUN_F_TSO_ECN;
+extern const unsigned int CVhost_TUN_F_UFO;
+extern const unsigned int CVhost_TUN_F_USO4;
+extern const unsigned int CVhost_TUN_F_USO6;
+/* struct ifreq: size, and offsets of ifr_name and ifr_flags. */
+extern const unsigned long CVhost_sizeof_ifreq;
+extern const unsigned long CVhost_offsetof_ifreq_flags;
+extern const unsigned long CVhost_IFNAMSIZ;
+
+/* Non-variadic trampolines: Swift cannot call variadic ioctl(2), and Glibc's
+ * module does not export <sys/eventfd.h>. Only Sources/VDPASystem/Syscalls.swift
+ * calls these. */
+int CVhost_ioctl_pointer(int fd, unsigned long request, void *argument);
+int CVhost_ioctl_value(int fd, unsigned long request, unsigned long argument);
+int CVhost_eventfd(unsigned int initial, int flags);
+extern const int CVhost_EFD_CLOEXEC;
+extern const int CVhost_EFD_NONBLOCK;
+
 #endif
