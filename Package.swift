@@ -68,6 +68,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .target(name: "VDPAVhost", dependencies: ["CVhostUAPI", "VDPASystem", "VirtioModel"], swiftSettings: swiftSettings),
+
         // MARK: State, daemon, client
         .target(
             name: "VDPAStore",
@@ -182,9 +184,10 @@ let package = Package(
             dependencies: ["VDPACtl", "VDPATestSupport", "VDPAClient", "VDPADaemon", "VDPARPC", "VirtioModel", "VDPANetlink"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "VDPAVhostTests", dependencies: ["VDPAVhost", "CVhostUAPI"], swiftSettings: swiftSettings),
         .testTarget(
             name: "LabTests",
-            dependencies: ["VDPANetlink", "VDPAClient", "VDPARPC", "VDPASystem", "VDPATestSupport", "VirtioModel"],
+            dependencies: ["VDPANetlink", "VDPAClient", "VDPARPC", "VDPASystem", "VDPATestSupport", "VDPAVhost", "VirtioModel"],
             swiftSettings: swiftSettings
         ),
     ]

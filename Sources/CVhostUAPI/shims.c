@@ -3,6 +3,8 @@
  * older build-host headers do not have. */
 #include "CVhostUAPI.h"
 
+#include <sys/mman.h>
+
 #include <linux/vhost.h>
 #include <linux/vhost_types.h>
 #include <linux/if_tun.h>
@@ -93,3 +95,5 @@ int CVhost_ioctl_value(int fd, unsigned long request, unsigned long argument) { 
 int CVhost_eventfd(unsigned int initial, int flags) { return eventfd(initial, flags); }
 const int CVhost_EFD_CLOEXEC = EFD_CLOEXEC;
 const int CVhost_EFD_NONBLOCK = EFD_NONBLOCK;
+
+int CVhost_memfd_create(const char *name) { return memfd_create(name, MFD_CLOEXEC); }

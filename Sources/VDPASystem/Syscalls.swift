@@ -297,6 +297,34 @@ struct NetlinkSocketAddress {
     var groups: UInt32
 }
 
+// MARK: vhost-vdpa character devices, shared memory
+
+/// `ioctl(fd, request, argument)` with a pointer argument (or NULL), named `operation` in errors.
+func system_ioctlPointer(_ fd: Int32, _ request: UInt, _ argument: UnsafeMutableRawPointer?, operation: StaticString, path: String) throws {
+    _ = try retryingOnInterrupt(operation, path: path) { CVhost_ioctl_pointer(fd, request, argument) }
+}
+
+/// `memfd_create(name, MFD_CLOEXEC)`.
+func system_memfdCreate(_ name: String) throws -> Int32 {
+    try retryingOnInterrupt("memfd_create") { CVhost_memfd_create(name) }
+}
+
+func system_ftruncate(_ fd: Int32, _ length: Int) throws {
+    _ = try retryingOnInterrupt("ftruncate") { ftruncate(fd, off_t(length)) }
+}
+
+/// `mmap(NULL, length, PROT_READ|PROT_WRITE, MAP_SHARED, fd, 0)`.
+func system_mmapShared(_ fd: Int32, length: Int) throws -> UnsafeMutableRawPointer {
+    guard let address = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), address != MAP_FAILED else {
+        throw SystemError(errno: errno, operation: "mmap")
+    }
+    return address
+}
+
+func system_munmap(_ address: UnsafeMutableRawPointer, length: Int) {
+    _ = munmap(address, length)
+}
+
 // MARK: Memory allocator (glibc)
 //
 // <malloc.h> is not part of the Glibc module: the two functions are declared here by
