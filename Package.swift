@@ -69,6 +69,11 @@ let package = Package(
         ),
 
         .target(name: "VDPAVhost", dependencies: ["CVhostUAPI", "VDPASystem", "VirtioModel"], swiftSettings: swiftSettings),
+        .target(
+            name: "VDPAVhostTestSupport",
+            dependencies: ["VDPAVhost", "VDPASystem", "VirtioModel", "VirtioNet", "VirtioNetTestSupport", "Virtqueue", "VirtqueueTestSupport"],
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: State, daemon, client
         .target(
@@ -187,7 +192,7 @@ let package = Package(
         .testTarget(name: "VDPAVhostTests", dependencies: ["VDPAVhost", "CVhostUAPI"], swiftSettings: swiftSettings),
         .testTarget(
             name: "LabTests",
-            dependencies: ["VDPANetlink", "VDPAClient", "VDPARPC", "VDPASystem", "VDPATestSupport", "VDPAVhost", "VirtioModel"],
+            dependencies: ["VDPANetlink", "VDPAClient", "VDPARPC", "VDPASystem", "VDPATestSupport", "VDPAVhost", "VDPAVhostTestSupport", "VirtioModel"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -92,5 +92,12 @@ public struct VhostError: Error, Hashable, Sendable, CustomStringConvertible {
     public var errno: Int32
     public var reason: String
 
+    public init(step: String, device: String, errno: Int32, reason: String) {
+        self.step = step
+        self.device = device
+        self.errno = errno
+        self.reason = reason
+    }
+
     public var description: String { "\(device): \(step): \(reason)" }
 }

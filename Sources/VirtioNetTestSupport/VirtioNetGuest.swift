@@ -24,7 +24,8 @@ public struct VirtioNetGuest {
 
     public init(
         layout: QueueLayout, queuePairs: Int = 1, size: UInt16 = 64, features: VirtioFeatures,
-        control: Bool = false, eventIndex: Bool = false, slotSize: Int = 2048, ringBase: GuestAddress = GuestAddress(0x1000)
+        control: Bool = false, eventIndex: Bool = false, slotSize: Int = 2048, ringBase: GuestAddress = GuestAddress(0x1000),
+        allocateMemory: (Int) throws -> HeapGuestMemory = { try HeapGuestMemory(size: $0) }
     ) throws {
         precondition(queuePairs >= 1)
         self.features = features
@@ -45,7 +46,7 @@ public struct VirtioNetGuest {
             bases.append(GuestAddress(dataBase))
             dataBase += UInt64(size) * UInt64(slotSize)
         }
-        memory = try HeapGuestMemory(size: Int(dataBase))
+        memory = try allocateMemory(Int(dataBase))
         queueStates = states
         slotBases = bases
         freeSlots = Array(repeating: Array((0..<Int(size)).reversed()), count: queueCount)

@@ -7,6 +7,8 @@ public final class HeapGuestMemory: GuestMemory, @unchecked Sendable {
     // object; `regions` points into them and is only used through `self`.
     public let regions: GuestMemoryRegions
     private let allocations: [UnsafeMutableRawPointer]
+    /// What keeps borrowed memory mapped (``init(borrowing:size:base:owner:)``).
+    private let owner: AnyObject?
 
     /// One region per `(guestAddress, size)`; regions may be adjacent or have gaps.
     public init(regions layout: [(guestAddress: GuestAddress, size: Int)]) throws {
@@ -20,6 +22,7 @@ public final class HeapGuestMemory: GuestMemory, @unchecked Sendable {
             regions.append(GuestMemoryRegion(guestAddress: address, size: UInt64(size), hostAddress: pointer))
         }
         self.allocations = allocations
+        owner = nil
         do {
             self.regions = try GuestMemoryRegions(regions)
         } catch {
@@ -32,6 +35,14 @@ public final class HeapGuestMemory: GuestMemory, @unchecked Sendable {
     /// A single region of `size` bytes at `base`.
     public convenience init(size: Int, base: GuestAddress = GuestAddress(0)) throws {
         try self.init(regions: [(base, size)])
+    }
+
+    /// Guest memory over bytes someone else owns, e.g. a memfd mapping shared with a
+    /// vhost device; `owner` is kept alive as long as this memory.
+    public init(borrowing pointer: UnsafeMutableRawPointer, size: Int, base: GuestAddress = GuestAddress(0), owner: AnyObject) throws {
+        allocations = []
+        self.owner = owner
+        regions = try GuestMemoryRegions([GuestMemoryRegion(guestAddress: base, size: UInt64(size), hostAddress: pointer)])
     }
 
     deinit {

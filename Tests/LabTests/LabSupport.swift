@@ -31,7 +31,7 @@ enum Lab {
             process.environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
             // stdout through a pipe, stderr into a file: nothing can fill up and block the child.
             let errorPath = NSTemporaryDirectory() + "/lab-stderr-\(UUID().uuidString)"
-            FileManager.default.createFile(atPath: errorPath, contents: nil)
+            _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
             defer { try? FileManager.default.removeItem(atPath: errorPath) }
             let out = Pipe()
             process.standardOutput = out
@@ -110,7 +110,7 @@ final class SpawnedDaemon: Sendable {
         socketPath = directory + "/vdpad.sock"
         stateDirectory = directory + "/state"
         logPath = directory + "/vdpad-\(Int(Date().timeIntervalSince1970 * 1000)).log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Lab.buildDirectory + "/vdpad")
         process.arguments = ["--config", "/nonexistent", "--socket", socketPath, "--state-dir", stateDirectory,
