@@ -5,10 +5,13 @@
 //   C leaves        CLibNL (libnl-3/libnl-genl-3, system library), CVhostUAPI (ioctl numbers)
 //   pure Swift      VirtioModel, Virtqueue, VirtioNet, VDPARPC (no syscalls, no C)
 //   kernel edges    VDPASystem (the one syscall wrapper file), VDPANetlink (netlink, sysfs, uevents),
-//                   VDPADatapath (software virtio-net workers, TAP backend, eventfds)
+//                   VDPAVhost (/dev/vhost-vdpa-N ioctls, IOTLB), VDPADatapath (software virtio-net
+//                   workers, TAP backend, eventfds)
 //   state           VDPAStore (SQLite through GRDB)
 //   daemon          VDPADaemon (controller, JSON-RPC server, reconciler, services)
-//   client          VDPAClient (JSON-RPC over the Unix socket; vdpactl links only this)
+//   client          VDPAClient (JSON-RPC over the Unix socket), VDPACtl (vdpactl: links only these)
+//   test support    VDPATestSupport (fake kernel, in-process daemon), VirtqueueTestSupport,
+//                   VirtioNetTestSupport, VDPAVhostTestSupport (the lab's mini VMM)
 //   executables     vdpad, vdpactl, vdpa-bench, fuzz-* (libFuzzer entry points)
 import PackageDescription
 
