@@ -36,6 +36,8 @@ public enum RPCErrorCode: Int, CaseIterable, Sendable, Codable {
     case shuttingDown = 1013
     /// A device's state after the kernel acted differs from what was asked.
     case verificationFailed = 1014
+    /// The device is held open by another process (a VMM has its /dev/vhost-vdpa-N).
+    case deviceInUse = 1015
 
     /// The name used in documentation.
     public var name: String {
@@ -59,6 +61,7 @@ public enum RPCErrorCode: Int, CaseIterable, Sendable, Codable {
         case .requestTooLarge: "request_too_large"
         case .shuttingDown: "shutting_down"
         case .verificationFailed: "verification_failed"
+        case .deviceInUse: "device_in_use"
         }
     }
 }

@@ -27,6 +27,8 @@ public final class FakeVDPAKernel: VDPAManaging {
         var config: DeviceConfig
         var binding: DeviceBinding
         var managedByUser: Bool
+        /// A process holds /dev/vhost-vdpa-N open (a VMM): delete and unbind are refused.
+        var heldOpen = false
     }
 
     struct State {
@@ -225,9 +227,20 @@ public final class FakeVDPAKernel: VDPAManaging {
         }
     }
 
+    /// Simulates a VMM opening (or closing) the device's /dev/vhost-vdpa-N.
+    public func holdOpen(_ name: String, _ held: Bool = true) {
+        state.withLock { $0.devices[name]?.heldOpen = held }
+    }
+
+    private static func refuseIfHeldOpen(_ device: FakeDevice?, _ name: String, operation: String) throws {
+        guard let device, device.heldOpen, device.binding.driver == .vhostVDPA, let path = device.binding.vhostDevicePath else { return }
+        throw VDPAError.deviceInUse(device: name, path: path, operation: operation)
+    }
+
     public func deleteDevice(named name: String) async throws {
         try requireFamily()
-        let removed = state.withLock { state -> Bool in
+        let removed = try state.withLock { state throws -> Bool in
+            try Self.refuseIfHeldOpen(state.devices[name], name, operation: "delete")
             guard state.devices.removeValue(forKey: name) != nil else { return false }
             state.calls.append("DEV_DEL \(name)")
             return true
@@ -287,6 +300,7 @@ public final class FakeVDPAKernel: VDPAManaging {
             if let driver, !state.drivers.contains(driver) { throw VDPAError.driverUnavailable(driver) }
             // Like the sysfs code: a device already on the requested driver stays as it is.
             guard device.binding.driver != driver else { return false }
+            try Self.refuseIfHeldOpen(device, name, operation: "unbind")
             Self.attach(&device, to: driver, state: &state)
             state.devices[name] = device
             state.calls.append("bind \(name) \(driver?.rawValue ?? "none")")

@@ -134,3 +134,23 @@ extension LabTests.VhostVDPA {
         try await kernel.deleteDevice(named: "vh9")
     }
 }
+
+extension LabTests.VhostVDPA {
+    /// The kernel would block DEV_DEL (and unbind) until /dev/vhost-vdpa-N is closed:
+    /// while a process holds it, the delete is refused at once with EBUSY.
+    @Test func aHeldDeviceIsRefusedNotWaitedFor() async throws {
+        let device = try await openSimulatorDevice("vh8")
+        try device.setOwner()
+        let started = Date()
+        await #expect(throws: VDPAError.deviceInUse(device: "vh8", path: device.path, operation: "delete")) {
+            try await kernel.deleteDevice(named: "vh8")
+        }
+        await #expect(throws: VDPAError.deviceInUse(device: "vh8", path: device.path, operation: "unbind")) {
+            try await kernel.bind(device: "vh8", to: .virtioVDPA)
+        }
+        #expect(Date().timeIntervalSince(started) < 5)
+        #expect(try await kernel.binding(ofDevice: "vh8").driver == .vhostVDPA)
+        device.close()
+        try await kernel.deleteDevice(named: "vh8")
+    }
+}

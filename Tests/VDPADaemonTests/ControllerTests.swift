@@ -68,6 +68,21 @@ func expectAPIError(_ code: RPCErrorCode, _ body: () async throws -> Void, sourc
         #expect(try StateStore(directory: directory).devices().isEmpty)
     }
 
+    @Test func aDeviceAVMMHoldsOpenIsNeitherDeletedNorUnbound() async throws {
+        let kernel = FakeVDPAKernel()
+        let controller = try await makeController(kernel: kernel)
+        _ = try await controller.addDevice(DevAddParams(name: "held0", mgmtdev: "vdpasim_net", driver: "vhost_vdpa"))
+        kernel.holdOpen("held0")
+        let refusal = await expectAPIError(.deviceInUse) { _ = try await controller.deleteDevice(DevDelParams(name: "held0")) }
+        #expect(refusal?.data?.errno == EBUSY)
+        await expectAPIError(.deviceInUse) { _ = try await controller.bindDevice(DevBindParams(name: "held0", driver: "virtio_vdpa")) }
+        // Still there, still managed, still on vhost_vdpa.
+        let device = try await controller.device(DeviceNameParams(name: "held0"))
+        #expect(device.managed && device.driver == "vhost_vdpa" && device.record?.state == "active")
+        kernel.holdOpen("held0", false)
+        _ = try await controller.deleteDevice(DevDelParams(name: "held0"))
+    }
+
     @Test func duplicateName() async throws {
         let controller = try await makeController(kernel: FakeVDPAKernel())
         _ = try await controller.addDevice(DevAddParams(name: "vdpa0", mgmtdev: "vdpasim_net"))

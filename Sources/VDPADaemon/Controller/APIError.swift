@@ -46,6 +46,9 @@ enum APIError {
                 errno: systemError.errno, errnoName: systemError.errnoName, operation: "\(systemError.operation) \(systemError.path ?? "")"))
         case .driverUnavailable:
             return RPCErrorObject(code: .driverUnavailable, message: error.description)
+        case .deviceInUse(_, let path, let operation):
+            return RPCErrorObject(code: .deviceInUse, message: error.description, data: RPCErrorData(
+                errno: ErrnoCode.busy, errnoName: SystemError.name(ofErrno: ErrnoCode.busy), operation: "\(operation) (open \(path))"))
         }
     }
 

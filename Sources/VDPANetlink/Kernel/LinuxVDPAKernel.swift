@@ -21,7 +21,10 @@ public final class LinuxVDPAKernel: VDPAManaging {
     public func devices() async throws -> [VDPADeviceInfo] { try await netlink.devices() }
     public func device(named name: String) async throws -> VDPADeviceInfo { try await netlink.device(named: name) }
     public func createDevice(_ request: DeviceCreateRequest) async throws { try await netlink.createDevice(request) }
-    public func deleteDevice(named name: String) async throws { try await netlink.deleteDevice(named: name) }
+    public func deleteDevice(named name: String) async throws {
+        try refuseIfHeldOpen(name, operation: "delete")
+        try await netlink.deleteDevice(named: name)
+    }
     public func deviceConfig(named name: String) async throws -> DeviceConfig { try await netlink.deviceConfig(named: name) }
     public func vendorStatistics(device name: String, queueIndex: UInt32) async throws -> VendorStatistics {
         try await netlink.vendorStatistics(device: name, queueIndex: queueIndex)
@@ -30,7 +33,27 @@ public final class LinuxVDPAKernel: VDPAManaging {
         try await netlink.setMACAddress(device: name, to: address)
     }
     public func binding(ofDevice name: String) async throws -> DeviceBinding { try sysfs.binding(of: name) }
-    public func bind(device name: String, to driver: BusDriver?) async throws { try sysfs.bind(name, to: driver) }
+    public func bind(device name: String, to driver: BusDriver?) async throws {
+        if try sysfs.binding(of: name).driver != driver { try refuseIfHeldOpen(name, operation: "unbind") }
+        try sysfs.bind(name, to: driver)
+    }
+
+    /// vhost_vdpa removes a device (on DEV_DEL, or unbind) only after every opener of its
+    /// /dev/vhost-vdpa-N has closed it, so deleting a device a VMM holds would block the
+    /// caller, and vdpad with it, for as long as the VMM runs. The character device takes
+    /// one opener at a time, so an open that fails with EBUSY says it is in use. (A device
+    /// nobody holds is opened and closed again, which resets a device that was idle anyway.)
+    private func refuseIfHeldOpen(_ name: String, operation: String) throws {
+        guard let binding = try? sysfs.binding(of: name), binding.driver == .vhostVDPA,
+              let path = binding.vhostDevicePath else { return }
+        do {
+            try DeviceFile(path: path).close()
+        } catch let error as SystemError where error.errno == ErrnoCode.busy {
+            throw VDPAError.deviceInUse(device: name, path: path, operation: operation)
+        } catch {
+            logger.debug("Could not probe the vhost-vdpa device", metadata: ["path": "\(path)", "error": "\(error)"])
+        }
+    }
 
     /// Uevents of the vdpa bus, read on a dedicated thread until the stream is dropped.
     public func busChanges() -> AsyncStream<BusChangeNotification> {

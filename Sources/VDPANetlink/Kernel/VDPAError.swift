@@ -16,12 +16,16 @@ public enum VDPAError: Error, Hashable, Sendable, CustomStringConvertible {
     case sysfs(SystemError)
     /// The requested bus driver is not registered (its module is not loaded).
     case driverUnavailable(BusDriver)
+    /// Another process holds the device's vhost-vdpa character device open; deleting or
+    /// unbinding it would block until that process closes it (vhost_vdpa_remove waits).
+    case deviceInUse(device: String, path: String, operation: String)
 
     /// The errno behind the failure, when there is one.
     public var errno: Int32? {
         switch self {
         case .kernel(_, let errno, _): errno
         case .sysfs(let error): error.errno
+        case .deviceInUse: ErrnoCode.busy
         default: nil
         }
     }
@@ -48,6 +52,8 @@ public enum VDPAError: Error, Hashable, Sendable, CustomStringConvertible {
             return error.description
         case .driverUnavailable(let driver):
             return "vdpa bus driver \(driver) is not available (is its module loaded?)"
+        case .deviceInUse(let device, let path, let operation):
+            return "cannot \(operation) \(device): \(path) is open in another process (a VMM?); the kernel would wait until it is closed"
         }
     }
 }
