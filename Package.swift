@@ -3,7 +3,7 @@
 // vdpad: the vDPA management daemon. Layers, lowest first (see Documentation/architecture.md):
 //
 //   C leaves        CLibNL (libnl-3/libnl-genl-3, system library), CVhostUAPI (ioctl numbers)
-//   pure Swift      VirtioModel, Virtqueue, VDPARPC            (no syscalls, no C)
+//   pure Swift      VirtioModel, Virtqueue, VDPARPC, VDPAPolicy (no syscalls, no C)
 //   kernel edges    VDPASystem (the one syscall wrapper file), VDPANetlink (netlink, sysfs, uevents)
 //   state           VDPAStore (SQLite through GRDB)
 //   daemon          VDPADaemon (controller, JSON-RPC server, reconciler, services)
@@ -44,6 +44,8 @@ let package = Package(
         .target(name: "Virtqueue", swiftSettings: swiftSettings),
         .target(name: "VirtqueueTestSupport", dependencies: ["Virtqueue"], swiftSettings: swiftSettings),
         .target(name: "VDPARPC", dependencies: ["VirtioModel"], swiftSettings: swiftSettings),
+        // Feature rules, profiles, quirks, capabilities, compatibility check, baseline.
+        .target(name: "VDPAPolicy", dependencies: ["VirtioModel"], swiftSettings: swiftSettings),
 
         // MARK: Kernel boundaries
         .target(name: "VDPASystem", swiftSettings: swiftSettings),
@@ -107,7 +109,7 @@ let package = Package(
         .executableTarget(
             name: "vdpa-bench",
             dependencies: [
-                "VDPADaemon", "VDPATestSupport", "VDPAClient", "VDPARPC", "VDPASystem",
+                "VDPADaemon", "VDPATestSupport", "VDPAClient", "VDPARPC", "VDPASystem", "VDPAPolicy", "VirtioModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -142,6 +144,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "VDPARPCTests", dependencies: ["VDPARPC"], swiftSettings: swiftSettings),
+        .testTarget(name: "VDPAPolicyTests", dependencies: ["VDPAPolicy", "VirtioModel"], swiftSettings: swiftSettings),
         .testTarget(name: "VDPAStoreTests", dependencies: ["VDPAStore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "VDPADaemonTests",
