@@ -88,6 +88,10 @@ public enum ProfileFile {
             if detail.isEmpty || detail == "The given data was not valid JSON." { detail = "invalid JSON: \(text)" }
         }
         if line == nil { line = lineNumber(in: detail) }
+        // The decoder gives no position for syntax errors: find it.
+        if case .dataCorrupted = error, context?.codingPath.isEmpty ?? true, let syntax = JSONSyntax.firstError(in: text) {
+            return PolicyFileError(file: fileName, line: syntax.line, message: "invalid JSON at column \(syntax.column): \(syntax.message)")
+        }
         // A key error has no position from the decoder: point at the key's first occurrence.
         if line == nil, let last = context?.codingPath.last?.stringValue, context?.codingPath.last?.intValue == nil {
             line = lineOfKey(last, in: text)

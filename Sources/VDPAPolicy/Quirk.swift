@@ -206,21 +206,15 @@ public struct QuirkDatabase: Hashable, Sendable {
     public func apply(to features: VirtioFeatures, limits: DeviceLimits, attributes: AttributeAbilities, identity: DeviceIdentity, deviceType: VirtioDeviceType) -> QuirkOutcome {
         var outcome = QuirkOutcome(features: features, limits: limits, attributes: attributes, applied: [])
         for quirk in matching(identity, deviceType: deviceType) {
-            var added = VirtioFeatures(), removed = VirtioFeatures()
+            let before = outcome.features
             var caps = DeviceLimits()
             var denied: [ProvisioningAttribute] = []
             for action in quirk.actions {
                 switch action {
                 case .set(let bits):
-                    let new = bits.subtracting(outcome.features)
                     outcome.features.formUnion(bits)
-                    added.formUnion(new)
-                    removed.subtract(bits)
                 case .clear(let bits):
-                    let gone = bits.intersection(outcome.features)
                     outcome.features.subtract(bits)
-                    removed.formUnion(gone)
-                    added.subtract(bits)
                 case .capMTU(let value):
                     if outcome.limits.maxMTU.map({ value < $0 }) ?? true {
                         outcome.limits.maxMTU = value
@@ -243,6 +237,8 @@ public struct QuirkDatabase: Hashable, Sendable {
                     }
                 }
             }
+            // What the quirk changed, not what it said: a bit cleared and set again is no change.
+            let added = outcome.features.subtracting(before), removed = before.subtracting(outcome.features)
             guard !added.isEmpty || !removed.isEmpty || caps != DeviceLimits() || !denied.isEmpty else { continue }
             outcome.applied.append(AppliedQuirk(
                 name: quirk.name, file: quirk.file, line: quirk.line, summary: quirk.summary,
