@@ -266,20 +266,24 @@ public enum CompatibilityCheck {
                 let removed = missing.intersection(cleared)
                 guard !removed.isEmpty else { continue }
                 missing.subtract(removed)
-                reasons.append(CompatibilityReason(code: .featuresRemovedByQuirk, message: "quirk '\(quirk)' removes \(names(removed).joined(separator: ", ")) on \(destination.mgmtdev)", features: names(removed), quirk: quirk))
+                let removedNames = names(removed)
+                reasons.append(CompatibilityReason(code: .featuresRemovedByQuirk, message: "quirk '\(quirk)' removes \(removedNames.joined(separator: ", ")) on \(destination.mgmtdev)", features: removedNames, quirk: quirk))
             }
             if !missing.isEmpty {
+                let missingNames = names(missing)
+                let list = missingNames.joined(separator: ", ")
                 let message = destination.reportedFeatures == nil && destination.features.isEmpty
-                    ? "\(destination.mgmtdev) does not report its supported features; missing: \(names(missing).joined(separator: ", "))"
-                    : "missing features: \(names(missing).joined(separator: ", "))"
-                reasons.insert(CompatibilityReason(code: .featuresMissing, message: message, features: names(missing)), at: 0)
+                    ? "\(destination.mgmtdev) does not report its supported features; missing: \(list)"
+                    : "missing features: \(list)"
+                reasons.insert(CompatibilityReason(code: .featuresMissing, message: message, features: missingNames), at: 0)
             }
         }
         let extra = destination.features.subtracting(source.features)
         if !extra.isEmpty {
             switch destination.attributes.deviceFeatures {
             case false?:
-                reasons.append(CompatibilityReason(code: .cannotMask, message: "\(destination.mgmtdev) does not accept device_features, so it cannot hide \(names(extra).joined(separator: ", "))", features: names(extra), attribute: ProvisioningAttribute.deviceFeatures.rawValue))
+                let extraNames = names(extra)
+                reasons.append(CompatibilityReason(code: .cannotMask, message: "\(destination.mgmtdev) does not accept device_features, so it cannot hide \(extraNames.joined(separator: ", "))", features: extraNames, attribute: ProvisioningAttribute.deviceFeatures.rawValue))
             case nil:
                 notes.append(CompatibilityReason(code: .unverified, message: "masking needs the device_features attribute; \(destination.mgmtdev) did not say whether it accepts it", attribute: ProvisioningAttribute.deviceFeatures.rawValue))
             case true?: break

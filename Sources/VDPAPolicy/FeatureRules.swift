@@ -174,8 +174,30 @@ public enum FeatureRules {
 
     /// Whether `features` breaks no required rule.
     public static func isValid(_ features: VirtioFeatures, deviceType: VirtioDeviceType) -> Bool {
-        !rules(for: deviceType).contains { $0.severity == .required && $0.isViolated(by: features) }
+        let bits = features.rawValue
+        let table = deviceType == .network ? compiledNetwork : compiledOther
+        for rule in table where bits & rule.feature == rule.feature {
+            if rule.anyOf ? bits & rule.requires == 0 : bits & rule.requires != rule.requires { return false }
+        }
+        return true
     }
+
+    /// The required rules as masks (an unconditional rule has feature 0), for the checks that
+    /// run once per compare.
+    private struct CompiledRule: Sendable {
+        var feature: UInt64
+        var requires: UInt64
+        var anyOf: Bool
+    }
+
+    private static func compile(_ rules: [FeatureRule]) -> [CompiledRule] {
+        rules.filter { $0.severity == .required }.map {
+            CompiledRule(feature: $0.feature.map { VirtioFeatures(bit: $0).rawValue } ?? 0, requires: $0.requiredFeatures.rawValue, anyOf: $0.requirement == .anyOf)
+        }
+    }
+
+    private static let compiledNetwork = compile(deviceIndependent + network)
+    private static let compiledOther = compile(deviceIndependent)
 
     /// The largest subset of `features` that breaks no required dependency rule: bits whose
     /// required bits are missing are removed, repeatedly, until nothing changes (removing
