@@ -3,7 +3,7 @@
 // vdpad: the vDPA management daemon. Layers, lowest first (see Documentation/architecture.md):
 //
 //   C leaves        CLibNL (libnl-3/libnl-genl-3, system library), CVhostUAPI (ioctl numbers)
-//   pure Swift      VirtioModel, Virtqueue, VirtioNet, VDPARPC (no syscalls, no C)
+//   pure Swift      VirtioModel, Virtqueue, VirtioNet, VDPARPC, VDPAPolicy (no syscalls, no C)
 //   kernel edges    VDPASystem (the one syscall wrapper file), VDPANetlink (netlink, sysfs, uevents),
 //                   VDPAVhost (/dev/vhost-vdpa-N ioctls, IOTLB), VDPADatapath (software virtio-net
 //                   workers, TAP backend, eventfds)
@@ -54,6 +54,8 @@ let package = Package(
             dependencies: ["VirtioNet", "Virtqueue", "VirtqueueTestSupport", "VirtioModel"],
             swiftSettings: swiftSettings
         ),
+        // Feature rules, profiles, quirks, capabilities, compatibility check, baseline.
+        .target(name: "VDPAPolicy", dependencies: ["VirtioModel"], swiftSettings: swiftSettings),
 
         // MARK: Kernel boundaries
         .target(name: "VDPASystem", dependencies: ["CVhostUAPI"], swiftSettings: swiftSettings),
@@ -129,7 +131,7 @@ let package = Package(
         .executableTarget(
             name: "vdpa-bench",
             dependencies: [
-                "VDPADaemon", "VDPATestSupport", "VDPAClient", "VDPARPC", "VDPASystem",
+                "VDPADaemon", "VDPATestSupport", "VDPAClient", "VDPARPC", "VDPASystem", "VDPAPolicy", "VirtioModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -181,6 +183,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "VDPARPCTests", dependencies: ["VDPARPC"], swiftSettings: swiftSettings),
+        .testTarget(name: "VDPAPolicyTests", dependencies: ["VDPAPolicy", "VirtioModel"], swiftSettings: swiftSettings),
         .testTarget(name: "VDPAStoreTests", dependencies: ["VDPAStore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "VDPADaemonTests",

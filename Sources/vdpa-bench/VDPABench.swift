@@ -8,5 +8,5 @@ struct VDPABench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vdpa-bench",
         abstract: "vdpad benchmarks: API throughput and latency, vdpactl against iproute2's vdpa.",
-        subcommands: [APIBenchmarkCommand.self, CLIBenchmarkCommand.self, BenchServerCommand.self])
+        subcommands: [APIBenchmarkCommand.self, CLIBenchmarkCommand.self, CompatBenchmarkCommand.self, BenchServerCommand.self])
 }
