@@ -108,7 +108,7 @@ public struct PackedDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
                 }
                 headFlags = DescriptorFlags.indirect | Self.availFlags(wrap: availWrap)
                 try RawDescriptor(address: table.rawValue, length: UInt32(total * 16), word12: id, word14: 0)
-                    .store(at: descriptorAddress(headSlot), to: memory)
+                    .storeLeavingLastWord(at: descriptorAddress(headSlot), to: memory)
                 advance()
             } else {
                 for (position, segment) in segments.enumerated() {
@@ -118,10 +118,14 @@ public struct PackedDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
                     let slot = nextAvail
                     // Flags of non-head descriptors may be written now: the
                     // device reads them only after acquiring the head's flags.
-                    try RawDescriptor(
-                        address: segment.address.rawValue, length: segment.length, word12: id,
-                        word14: position == 0 ? 0 : flags
-                    ).store(at: descriptorAddress(slot), to: memory)
+                    // The head's flags are written at publishAvailable().
+                    let descriptor = RawDescriptor(
+                        address: segment.address.rawValue, length: segment.length, word12: id, word14: flags)
+                    if position == 0 {
+                        try descriptor.storeLeavingLastWord(at: descriptorAddress(slot), to: memory)
+                    } else {
+                        try descriptor.store(at: descriptorAddress(slot), to: memory)
+                    }
                     if position == 0 { headFlags = flags }
                     advance()
                 }
