@@ -7,6 +7,6 @@ import ArgumentParser
 struct VDPABench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vdpa-bench",
-        abstract: "vdpad benchmarks: API throughput and latency, vdpactl against iproute2's vdpa.",
-        subcommands: [APIBenchmarkCommand.self, CLIBenchmarkCommand.self, BenchServerCommand.self])
+        abstract: "vdpad benchmarks: API throughput and latency, vdpactl against iproute2's vdpa, the virtqueue datapath.",
+        subcommands: [APIBenchmarkCommand.self, CLIBenchmarkCommand.self, DatapathBenchmarkCommand.self, BenchServerCommand.self])
 }
