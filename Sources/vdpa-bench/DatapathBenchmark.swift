@@ -68,7 +68,9 @@ struct DatapathBenchmarkCommand: ParsableCommand {
                             burst: burst, queueSize: UInt16(queueSize), pin: !noPin)
                         var row = DatapathRow(setup: setup)
                         for _ in 0..<repeats {
-                            row.swift.append(try DatapathRunner.run(setup, seconds: seconds))
+                            var result = try DatapathRunner.run(setup, seconds: seconds)
+                            if threadCount == 2 { result.probe = ring_ceiling_run(2, 1, 64, 0.3) }
+                            row.swift.append(result)
                             if !noReference {
                                 let mpps = ring_ceiling_run_direction(
                                     Int32(threadCount), Int32(burst), Int32(setup.packetBytes), seconds,
@@ -88,7 +90,9 @@ struct DatapathBenchmarkCommand: ParsableCommand {
         print(String(format: "cross-core probe after: %.1f M/s (%@)", probeAfter, Self.mode(probeAfter) as NSString))
 
         print("")
-        print("Mpps: median of \(repeats) (min–max); ns/pkt = 1000 / median; cpu: CPU time the Swift run got, per thread")
+        print("Mpps: median of \(repeats) (min–max); ns/pkt = 1000 / median; cpu: CPU time the Swift run got, per thread;")
+        print("dev ns (one thread): time in the device role's steps per packet; probe (two threads): the cross-core probe")
+        print("after each Swift run, M/s (fast mode ≥ 35, slow mode ≤ 25)")
         print(DatapathRow.header)
         for row in rows { print(row.line) }
     }
@@ -134,6 +138,10 @@ struct DatapathResult: Sendable {
     var mpps: Double
     /// CPU time the process got over the measured window, per thread (1.0: each thread had a core).
     var cpuShare: Double?
+    /// One thread only: time spent in the device role's steps, per packet.
+    var deviceNanoseconds: Double? = nil
+    /// Two threads only: the cross-core probe taken right after the run.
+    var probe: Double? = nil
 }
 
 struct DatapathRow {
@@ -148,20 +156,26 @@ struct DatapathRow {
     }
 
     static let header =
-        "layout  dir  frame  thr | Swift Mpps (min–max)       ns/pkt  cpu  | C ceiling Mpps (min–max)   ns/pkt | Swift/C"
+        "layout  dir  frame  thr | Swift Mpps (min–max)       ns/pkt  cpu  dev ns | C ceiling Mpps (min–max)   ns/pkt | Swift/C | probe"
 
     var line: String {
         let swiftMpps = swift.map(\.mpps)
         let median = Self.median(swiftMpps)
         let cpu = Self.median(swift.compactMap(\.cpuShare))
-        var text = String(format: "%-7@ %-4@ %5d  %3d | %6.2f (%6.2f–%6.2f)   %7.1f  %4.2f ",
+        let device = swift.compactMap(\.deviceNanoseconds)
+        var text = String(format: "%-7@ %-4@ %5d  %3d | %6.2f (%6.2f–%6.2f)   %7.1f  %4.2f  %@ ",
                           setup.layout.rawValue as NSString, setup.direction.rawValue as NSString, setup.frameBytes,
-                          setup.threads, median, swiftMpps.min() ?? 0, swiftMpps.max() ?? 0, 1000 / median, cpu)
+                          setup.threads, median, swiftMpps.min() ?? 0, swiftMpps.max() ?? 0, 1000 / median, cpu,
+                          (device.isEmpty ? "     " : String(format: "%5.1f", Self.median(device))) as NSString)
         if !ceiling.isEmpty {
             let ceilingMpps = ceiling.map(\.mpps)
             let ceilingMedian = Self.median(ceilingMpps)
             text += String(format: "| %6.2f (%6.2f–%6.2f)   %6.1f | %5.2f×", ceilingMedian, ceilingMpps.min() ?? 0,
                            ceilingMpps.max() ?? 0, 1000 / ceilingMedian, median / ceilingMedian)
+        }
+        let probes = swift.compactMap(\.probe)
+        if !probes.isEmpty {
+            text += " | " + probes.map { String(format: "%.0f", $0) }.joined(separator: ",")
         }
         return text
     }
@@ -343,10 +357,14 @@ enum DatapathRunner {
         var cpuStart = processCPUSeconds()
         var warm = true
         var end = start + 0.1
+        var deviceTicks: UInt64 = 0
+        var measuredDeviceTicks: UInt64 = 0
         while true {
             for _ in 0..<256 {
                 try driver.step()
+                let before = DispatchTime.now().uptimeNanoseconds
                 packets &+= try device.step()
+                deviceTicks &+= DispatchTime.now().uptimeNanoseconds &- before
             }
             let time = now()
             if time < end { continue }
@@ -354,6 +372,7 @@ enum DatapathRunner {
                 warm = false
                 measuredStart = time
                 measuredPackets = packets
+                measuredDeviceTicks = deviceTicks
                 cpuStart = processCPUSeconds()
                 end = time + seconds
                 continue
@@ -361,7 +380,8 @@ enum DatapathRunner {
             let elapsed = time - measuredStart
             return DatapathResult(
                 mpps: Double(packets - measuredPackets) / elapsed / 1e6,
-                cpuShare: (processCPUSeconds() - cpuStart) / elapsed)
+                cpuShare: (processCPUSeconds() - cpuStart) / elapsed,
+                deviceNanoseconds: Double(deviceTicks - measuredDeviceTicks) / Double(packets - measuredPackets))
         }
     }
 
