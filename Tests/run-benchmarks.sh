@@ -30,11 +30,11 @@ for w in "${WHAT[@]}"; do
       grep -A20 '^vdpa-bench cli' "$OUT/lab/cli-bench.txt" ;;
     datapath)
       # setsid: a new session, so a new autogroup, whose nice value only this benchmark gets.
-      setsid bash -c 'echo -15 > /proc/self/autogroup; exec nice -n -15 "$@"' datapath \
+      setsid -w bash -c 'echo -15 > /proc/self/autogroup; exec nice -n -15 "$@"' datapath \
         "$ROOT/.build/bin/vdpa-bench" datapath --seconds "${BENCH_SECONDS:-2}" --repeats "${BENCH_REPEATS:-3}" |
         tee "$OUT/datapath.txt" ;;
     dpdk)
-      setsid bash -c 'echo -15 > /proc/self/autogroup; exec nice -n -15 "$@"' dpdk \
+      setsid -w bash -c 'echo -15 > /proc/self/autogroup; exec nice -n -15 "$@"' dpdk \
         bash Tests/bench-dpdk.sh "${BENCH_DPDK_SECONDS:-12}" | tee "$OUT/dpdk.txt" ;;
     *) echo "unknown benchmark: $w" >&2; exit 2 ;;
   esac
