@@ -34,6 +34,8 @@ struct DatapathBenchmarkCommand: ParsableCommand {
     var repeats = 3
     @Flag(help: "Skip the C reference.") var noReference = false
     @Flag(help: "Do not pin threads to cpu 0 and cpu 1.") var noPin = false
+    @Flag(help: "Only run the cross-core probe (to bracket another benchmark, such as Tests/bench-dpdk.sh).")
+    var probeOnly = false
 
     func run() throws {
         let frameSizes = sizes.split(separator: ",").compactMap { Int($0) }
@@ -53,6 +55,12 @@ struct DatapathBenchmarkCommand: ParsableCommand {
             throw ValidationError("--queue-size must be a power of two, at least --burst")
         }
 
+        if probeOnly {
+            let probe = Self.probe()
+            print(String(format: "cross-core probe (C, 2 threads, 1 packet per publish, 64 B): %.1f M/s (%@)",
+                         probe, Self.mode(probe) as NSString))
+            return
+        }
         print("vdpa-bench datapath: \(seconds) s per point, \(repeats) repeats, burst \(burst), queue size \(queueSize), EVENT_IDX on, \(ProcessInfo.processInfo.activeProcessorCount) CPUs, threads \(noPin ? "not pinned" : "pinned to cpu 0 (driver) and cpu 1 (device)")")
         let probeBefore = Self.probe()
         print(String(format: "cross-core probe (C, 2 threads, 1 packet per publish, 64 B): %.1f M/s (%@)",
