@@ -2,7 +2,8 @@
 //
 // vdpad: the vDPA management daemon. Layers, lowest first (see Documentation/architecture.md):
 //
-//   C leaves        CLibNL (libnl-3/libnl-genl-3, system library), CVhostUAPI (ioctl numbers)
+//   C leaves        CLibNL (libnl-3/libnl-genl-3, system library), CVhostUAPI (ioctl numbers),
+//                   CRingCeiling (the C reference of vdpa-bench datapath)
 //   pure Swift      VirtioModel, Virtqueue, VirtioNet, VDPARPC, VDPAPolicy (no syscalls, no C)
 //   kernel edges    VDPASystem (the one syscall wrapper file), VDPANetlink (netlink, sysfs, uevents),
 //                   VDPAVhost (/dev/vhost-vdpa-N ioctls, IOTLB), VDPADatapath (software virtio-net
@@ -42,6 +43,8 @@ let package = Package(
             providers: [.apt(["libnl-3-dev", "libnl-genl-3-dev"])]
         ),
         .target(name: "CVhostUAPI", cSettings: [.define("_GNU_SOURCE")]),
+        // The C ring ceiling vdpa-bench datapath measures the Swift engine against (bench only).
+        .target(name: "CRingCeiling", cSettings: [.define("_GNU_SOURCE")]),
 
         // MARK: Pure Swift: model, rings, wire types
         .target(name: "VirtioModel", swiftSettings: swiftSettings),
@@ -132,6 +135,7 @@ let package = Package(
             name: "vdpa-bench",
             dependencies: [
                 "VDPADaemon", "VDPATestSupport", "VDPAClient", "VDPARPC", "VDPASystem", "VDPAPolicy", "VirtioModel",
+                "Virtqueue", "VirtqueueTestSupport", "CRingCeiling",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

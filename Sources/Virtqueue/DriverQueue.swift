@@ -30,6 +30,7 @@ public struct IndirectTableArena: Hashable, Sendable, Codable {
         UInt64(size) * UInt64(entriesPerTable) * 16
     }
 
+    @inlinable
     func table(for id: UInt16) -> GuestAddress {
         base.wrappingAdding(UInt64(id) &* UInt64(entriesPerTable) &* 16)
     }

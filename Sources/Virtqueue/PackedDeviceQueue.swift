@@ -243,9 +243,11 @@ public struct PackedDeviceQueue<Memory: GuestMemory>: VirtqueueDevice {
             for (position, element) in pending.enumerated() {
                 let address = descriptorAddress(slot)
                 do {
-                    // len at 8, id at 12, one 8-byte store; flags at 14 follow.
-                    let lengthAndId = UInt64(element.length) | UInt64(element.id) &<< 32
-                    try memory.store(lengthAndId, at: address.wrappingAdding(8))
+                    // len at 8, id at 12; the flags at 14 are not touched until
+                    // below: the driver may be polling them, and a transient 0
+                    // reads as "used" on a lap whose wrap counter is 0.
+                    try memory.store(element.length, at: address.wrappingAdding(8))
+                    try memory.store(element.id, at: address.wrappingAdding(12))
                     let flags = Self.usedFlags(wrap: wrap, written: element.length != 0)
                     if position == 0 {
                         firstFlags = flags

@@ -64,27 +64,30 @@ public struct PackedDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
     /// Free ring slots.
     public var freeDescriptorCount: Int { freeSlots }
 
+    @inlinable
     func descriptorAddress(_ slot: UInt16) -> GuestAddress {
         state.descriptorArea.wrappingAdding(16 &* UInt64(slot))
     }
 
+    @usableFromInline
     mutating func fail(_ error: VirtqueueError) -> VirtqueueError {
         if error.isGuestFault, _brokenError == nil { _brokenError = error }
         return error
     }
 
+    @inlinable
     static func availFlags(wrap: Bool) -> UInt16 {
         wrap ? DescriptorFlags.avail : DescriptorFlags.used
     }
 
     // MARK: Adding buffers
 
+    @inlinable
     public mutating func addBuffer(
         readable: [BufferSegment], writable: [BufferSegment], indirect: Bool = false
     ) throws(VirtqueueError) -> UInt16 {
         if let broken = _brokenError { throw broken }
-        let segments = readable + writable
-        let total = segments.count
+        let total = readable.count + writable.count
         guard total > 0 else { throw .emptyBuffer }
         if indirect {
             guard state.indirectDescriptors, let arena else { throw .indirectNotNegotiated(head: 0) }
@@ -101,27 +104,33 @@ public struct PackedDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
         do {
             if indirect, let arena {
                 let table = arena.table(for: id)
-                for (index, segment) in segments.enumerated() {
+                for index in 0..<total {
+                    let segment = index < readable.count ? readable[index] : writable[index &- readable.count]
                     let flags: UInt16 = index >= readable.count ? DescriptorFlags.write : 0
                     try RawDescriptor(address: segment.address.rawValue, length: segment.length, word12: 0, word14: flags)
                         .store(at: table.wrappingAdding(16 &* UInt64(index)), to: memory)
                 }
                 headFlags = DescriptorFlags.indirect | Self.availFlags(wrap: availWrap)
                 try RawDescriptor(address: table.rawValue, length: UInt32(total * 16), word12: id, word14: 0)
-                    .store(at: descriptorAddress(headSlot), to: memory)
+                    .storeLeavingLastWord(at: descriptorAddress(headSlot), to: memory)
                 advance()
             } else {
-                for (position, segment) in segments.enumerated() {
+                for position in 0..<total {
+                    let segment = position < readable.count ? readable[position] : writable[position &- readable.count]
                     var flags: UInt16 = position >= readable.count ? DescriptorFlags.write : 0
                     if position + 1 < total { flags |= DescriptorFlags.next }
                     flags |= Self.availFlags(wrap: availWrap)
                     let slot = nextAvail
                     // Flags of non-head descriptors may be written now: the
                     // device reads them only after acquiring the head's flags.
-                    try RawDescriptor(
-                        address: segment.address.rawValue, length: segment.length, word12: id,
-                        word14: position == 0 ? 0 : flags
-                    ).store(at: descriptorAddress(slot), to: memory)
+                    // The head's flags are written at publishAvailable().
+                    let descriptor = RawDescriptor(
+                        address: segment.address.rawValue, length: segment.length, word12: id, word14: flags)
+                    if position == 0 {
+                        try descriptor.storeLeavingLastWord(at: descriptorAddress(slot), to: memory)
+                    } else {
+                        try descriptor.store(at: descriptorAddress(slot), to: memory)
+                    }
                     if position == 0 { headFlags = flags }
                     advance()
                 }
@@ -139,6 +148,7 @@ public struct PackedDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
         return id
     }
 
+    @inlinable
     mutating func advance() {
         nextAvail &+= 1
         if nextAvail == size {
@@ -149,6 +159,7 @@ public struct PackedDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
 
     /// Publishes pending heads (first one last, with release), then decides
     /// on a notification from the Device Event Suppression structure (§2.8.10).
+    @inlinable
     public mutating func publishAvailable() throws(VirtqueueError) -> Bool {
         if let broken = _brokenError { throw broken }
         guard let first = pendingHeads.first else { return false }
@@ -172,6 +183,7 @@ public struct PackedDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
 
     // MARK: Used buffers
 
+    @inlinable
     public mutating func popUsed() throws(VirtqueueError) -> UsedBuffer? {
         if let broken = _brokenError { throw broken }
         do throws(VirtqueueError) {
@@ -222,6 +234,7 @@ public struct PackedDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
         }
     }
 
+    @inlinable
     mutating func release(_ id: UInt16) {
         buffers[Int(id)].active = false
         freeSlots += Int(buffers[Int(id)].descriptorCount)
@@ -230,6 +243,7 @@ public struct PackedDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
         if state.inOrder { order.removeFirst() }
     }
 
+    @inlinable
     mutating func advanceUsed(by slots: UInt32) {
         let advanced = UInt32(nextUsed) &+ slots
         if advanced >= UInt32(size) {

@@ -69,6 +69,16 @@ internal struct RawDescriptor {
         self.word14 = word14
     }
 
+    /// Stores address, length and `word12`, leaving the word at offset 14
+    /// (packed: the flags) as it is. A packed ring head must never show a
+    /// transient flags value: 0 reads as "used" on a lap whose wrap counter is 0.
+    @inlinable
+    func storeLeavingLastWord(at address: GuestAddress, to memory: some GuestMemory) throws(GuestMemoryError) {
+        try memory.store(self.address, at: address)
+        try memory.store(length, at: address.wrappingAdding(8))
+        try memory.store(word12, at: address.wrappingAdding(12))
+    }
+
     @inlinable
     func store(at address: GuestAddress, to memory: some GuestMemory) throws(GuestMemoryError) {
         let second = UInt64(length) | UInt64(word12) &<< 32 | UInt64(word14) &<< 48

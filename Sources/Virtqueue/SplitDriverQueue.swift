@@ -67,6 +67,7 @@ public struct SplitDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
     /// Free descriptors.
     public var freeDescriptorCount: Int { freeCount }
 
+    @usableFromInline
     mutating func fail(_ error: VirtqueueError) -> VirtqueueError {
         if error.isGuestFault, _brokenError == nil { _brokenError = error }
         return error
@@ -74,6 +75,7 @@ public struct SplitDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
 
     // MARK: Adding buffers
 
+    @inlinable
     public mutating func addBuffer(
         readable: [BufferSegment], writable: [BufferSegment], indirect: Bool = false
     ) throws(VirtqueueError) -> UInt16 {
@@ -95,7 +97,8 @@ public struct SplitDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
         do {
             if useIndirect, let arena {
                 let table = arena.table(for: head)
-                for (index, segment) in (readable + writable).enumerated() {
+                for index in 0..<total {
+                    let segment = index < readable.count ? readable[index] : writable[index &- readable.count]
                     var flags: UInt16 = index >= readable.count ? DescriptorFlags.write : 0
                     if index + 1 < total { flags |= DescriptorFlags.next }
                     try RawDescriptor(
@@ -111,7 +114,8 @@ public struct SplitDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
             } else {
                 var index = head
                 var last = head
-                for (position, segment) in (readable + writable).enumerated() {
+                for position in 0..<total {
+                    let segment = position < readable.count ? readable[position] : writable[position &- readable.count]
                     var flags: UInt16 = position >= readable.count ? DescriptorFlags.write : 0
                     let next = nextFree[Int(index)]
                     if position + 1 < total { flags |= DescriptorFlags.next }
@@ -138,6 +142,7 @@ public struct SplitDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
         return head
     }
 
+    @inlinable
     func descriptorAddress(_ index: UInt16) -> GuestAddress {
         state.descriptorArea.wrappingAdding(16 &* UInt64(index))
     }
@@ -145,6 +150,7 @@ public struct SplitDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
     /// §2.7.13.3 "Updating idx", §2.7.13.4 "Notifying The Device" (with
     /// EVENT_IDX: `vring_need_event(avail_event, new, old)`; otherwise unless
     /// VIRTQ_USED_F_NO_NOTIFY).
+    @inlinable
     public mutating func publishAvailable() throws(VirtqueueError) -> Bool {
         if let broken = _brokenError { throw broken }
         if availIndex == publishedAvail { return false }
@@ -167,6 +173,7 @@ public struct SplitDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
 
     // MARK: Used buffers
 
+    @inlinable
     public mutating func popUsed() throws(VirtqueueError) -> UsedBuffer? {
         if let broken = _brokenError { throw broken }
         do throws(VirtqueueError) {
@@ -227,6 +234,7 @@ public struct SplitDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
     }
 
     /// Returns a buffer's descriptors to the free list.
+    @inlinable
     mutating func release(_ id: UInt16) {
         let state = buffers[Int(id)]
         buffers[Int(id)].active = false

@@ -7,6 +7,7 @@ import ArgumentParser
 struct VDPABench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vdpa-bench",
-        abstract: "vdpad benchmarks: API throughput and latency, vdpactl against iproute2's vdpa.",
-        subcommands: [APIBenchmarkCommand.self, CLIBenchmarkCommand.self, CompatBenchmarkCommand.self, BenchServerCommand.self])
+        abstract: "vdpad benchmarks: API throughput and latency, vdpactl against iproute2's vdpa, the virtqueue datapath, the compatibility check.",
+        subcommands: [APIBenchmarkCommand.self, CLIBenchmarkCommand.self, DatapathBenchmarkCommand.self, CompatBenchmarkCommand.self,
+                      BenchServerCommand.self])
 }
