@@ -88,16 +88,7 @@ public struct VirtioNetGuest {
     }
 
     static func split(base: GuestAddress, length: Int, pieces: Int) -> [BufferSegment] {
-        guard pieces > 0, length > 0 else { return [] }
-        let count = min(pieces, length)
-        var result: [BufferSegment] = []
-        var offset = 0
-        for index in 0..<count {
-            let piece = index == count - 1 ? length - offset : length / count
-            result.append(BufferSegment(address: base.wrappingAdding(UInt64(offset)), length: UInt32(piece)))
-            offset += piece
-        }
-        return result
+        BufferSegment.pieces(base: base, length: length, count: pieces)
     }
 
     /// Publishes added buffers on `queue`; returns the kick decision.

@@ -31,7 +31,7 @@ public struct GuestMemoryRegion: @unchecked Sendable, Hashable {
 ///
 /// No host pointer is kept between accesses: each access translates, checks
 /// and uses the pointer immediately.
-public struct GuestMemoryRegions: GuestMemory, @unchecked Sendable {
+public struct GuestMemoryRegions: HostMappedGuestMemory, @unchecked Sendable {
     // SAFETY (type level): the host pointers are owned by the caller, who
     // guarantees they stay mapped for the lifetime of this value. Concurrent
     // access from driver and device threads is the whole point of shared
@@ -118,7 +118,7 @@ public struct GuestMemoryRegions: GuestMemory, @unchecked Sendable {
     /// Translates a whole range that must lie inside one region to a host pointer.
     /// The returned pointer must be used immediately and not stored.
     @inlinable
-    internal func hostPointer(_ address: GuestAddress, length: UInt64) throws(GuestMemoryError) -> UnsafeMutableRawPointer {
+    public func hostPointer(_ address: GuestAddress, length: UInt64) throws(GuestMemoryError) -> UnsafeMutableRawPointer {
         let start = address.rawValue
         let (end, overflow) = start.addingReportingOverflow(length)
         if overflow { throw .addressOverflow(address: address, length: length) }
@@ -160,67 +160,5 @@ public struct GuestMemoryRegions: GuestMemory, @unchecked Sendable {
         let failure = failureForRangeLeaving(region: index, address: address, length: length, end: end)
         if case .crossesRegionBoundary = failure, !requireContiguous { return }
         throw failure
-    }
-
-    @inlinable
-    public func loadRaw<T: BitwiseCopyable>(_ type: T.Type, at address: GuestAddress) throws(GuestMemoryError) -> T {
-        let pointer = try hostPointer(address, length: UInt64(MemoryLayout<T>.size))
-        // SAFETY: hostPointer checked that all MemoryLayout<T>.size bytes are
-        // inside one region; loadUnaligned has no alignment requirement and T
-        // is BitwiseCopyable, so any bit pattern is a valid value.
-        return pointer.loadUnaligned(as: T.self)
-    }
-
-    @inlinable
-    public func storeRaw<T: BitwiseCopyable>(_ value: T, at address: GuestAddress) throws(GuestMemoryError) {
-        let pointer = try hostPointer(address, length: UInt64(MemoryLayout<T>.size))
-        // SAFETY: the whole destination range was checked to lie in one region;
-        // storeBytes(of:as:) does not require alignment (SE-0349).
-        pointer.storeBytes(of: value, as: T.self)
-    }
-
-    @inlinable
-    public func read(at address: GuestAddress, into destination: UnsafeMutableRawBufferPointer) throws(GuestMemoryError) {
-        guard let base = destination.baseAddress, destination.count > 0 else { return }
-        let pointer = try hostPointer(address, length: UInt64(destination.count))
-        // SAFETY: source range checked to be inside one region; destination is
-        // the caller's buffer of exactly `count` bytes. Guest memory never
-        // overlaps the caller's host buffer in a way that matters for memcpy
-        // semantics (copyMemory is memmove-safe anyway).
-        base.copyMemory(from: pointer, byteCount: destination.count)
-    }
-
-    @inlinable
-    public func write(at address: GuestAddress, from source: UnsafeRawBufferPointer) throws(GuestMemoryError) {
-        guard let base = source.baseAddress, source.count > 0 else { return }
-        let pointer = try hostPointer(address, length: UInt64(source.count))
-        // SAFETY: destination range checked to be inside one region.
-        pointer.copyMemory(from: base, byteCount: source.count)
-    }
-
-    @inlinable
-    public func loadIndex(at address: GuestAddress, ordering: IndexLoadOrdering) throws(GuestMemoryError) -> UInt16 {
-        let pointer = try hostPointer(address, length: 2)
-        guard UInt(bitPattern: pointer) & 1 == 0 else { throw .misaligned(address: address, alignment: 2) }
-        // SAFETY: 2 bytes checked in bounds and 2-aligned; Atomic<UInt16> has
-        // the size and alignment of UInt16, and the word is only ever accessed
-        // atomically or by the other side of the shared ring.
-        let atomic = pointer.assumingMemoryBound(to: Atomic<UInt16>.self)
-        switch ordering {
-        case .relaxed: return UInt16(littleEndian: atomic.pointee.load(ordering: .relaxed))
-        case .acquiring: return UInt16(littleEndian: atomic.pointee.load(ordering: .acquiring))
-        }
-    }
-
-    @inlinable
-    public func storeIndex(_ value: UInt16, at address: GuestAddress, ordering: IndexStoreOrdering) throws(GuestMemoryError) {
-        let pointer = try hostPointer(address, length: 2)
-        guard UInt(bitPattern: pointer) & 1 == 0 else { throw .misaligned(address: address, alignment: 2) }
-        // SAFETY: as in loadIndex.
-        let atomic = pointer.assumingMemoryBound(to: Atomic<UInt16>.self)
-        switch ordering {
-        case .relaxed: atomic.pointee.store(value.littleEndian, ordering: .relaxed)
-        case .releasing: atomic.pointee.store(value.littleEndian, ordering: .releasing)
-        }
     }
 }

@@ -14,7 +14,7 @@ import Virtqueue
 ///
 /// A value is a view; the allocation belongs to a shared owner and lives as
 /// long as any copy of the value.
-public struct MappedGuestMemory: GuestMemory, @unchecked Sendable {
+public struct MappedGuestMemory: HostMappedGuestMemory, @unchecked Sendable {
     // SAFETY (type level): `host` points into `owner`'s allocation of `size`
     // bytes, which lives as long as `owner`, which every copy of this value
     // retains. Driver and device threads share the memory on purpose; the
@@ -53,7 +53,7 @@ public struct MappedGuestMemory: GuestMemory, @unchecked Sendable {
     /// Translates `[address, address+length)` to a host pointer after checking
     /// that the whole range lies in the region. Use the result at once.
     @inlinable
-    func hostPointer(_ address: GuestAddress, length: UInt64) throws(GuestMemoryError) -> UnsafeMutableRawPointer {
+    public func hostPointer(_ address: GuestAddress, length: UInt64) throws(GuestMemoryError) -> UnsafeMutableRawPointer {
         // Below the base the subtraction wraps to at least `size` (init checked
         // that base + size does not overflow), so one compare covers both ends.
         let offset = address.rawValue &- guestBase.rawValue
@@ -87,64 +87,5 @@ public struct MappedGuestMemory: GuestMemory, @unchecked Sendable {
         }
         if length == 0 { return }
         _ = try hostPointer(address, length: length)
-    }
-
-    @inlinable
-    public func loadRaw<T: BitwiseCopyable>(_ type: T.Type, at address: GuestAddress) throws(GuestMemoryError) -> T {
-        let pointer = try hostPointer(address, length: UInt64(MemoryLayout<T>.size))
-        // SAFETY: all MemoryLayout<T>.size bytes are inside the region;
-        // loadUnaligned needs no alignment and any bit pattern is a valid T.
-        return pointer.loadUnaligned(as: T.self)
-    }
-
-    @inlinable
-    public func storeRaw<T: BitwiseCopyable>(_ value: T, at address: GuestAddress) throws(GuestMemoryError) {
-        let pointer = try hostPointer(address, length: UInt64(MemoryLayout<T>.size))
-        // SAFETY: the destination range is inside the region; storeBytes(of:as:)
-        // needs no alignment (SE-0349).
-        pointer.storeBytes(of: value, as: T.self)
-    }
-
-    @inlinable
-    public func read(at address: GuestAddress, into destination: UnsafeMutableRawBufferPointer) throws(GuestMemoryError) {
-        guard let base = destination.baseAddress, destination.count > 0 else { return }
-        let pointer = try hostPointer(address, length: UInt64(destination.count))
-        // SAFETY: the source range is inside the region; the destination is the
-        // caller's buffer of exactly `count` bytes.
-        base.copyMemory(from: pointer, byteCount: destination.count)
-    }
-
-    @inlinable
-    public func write(at address: GuestAddress, from source: UnsafeRawBufferPointer) throws(GuestMemoryError) {
-        guard let base = source.baseAddress, source.count > 0 else { return }
-        let pointer = try hostPointer(address, length: UInt64(source.count))
-        // SAFETY: the destination range is inside the region.
-        pointer.copyMemory(from: base, byteCount: source.count)
-    }
-
-    @inlinable
-    public func loadIndex(at address: GuestAddress, ordering: IndexLoadOrdering) throws(GuestMemoryError) -> UInt16 {
-        let pointer = try hostPointer(address, length: 2)
-        guard UInt(bitPattern: pointer) & 1 == 0 else { throw .misaligned(address: address, alignment: 2) }
-        // SAFETY: 2 bytes in bounds and 2-aligned; Atomic<UInt16> has the size
-        // and alignment of UInt16, and the word is only accessed atomically or
-        // by the other side of the shared ring.
-        let atomic = pointer.assumingMemoryBound(to: Atomic<UInt16>.self)
-        switch ordering {
-        case .relaxed: return UInt16(littleEndian: atomic.pointee.load(ordering: .relaxed))
-        case .acquiring: return UInt16(littleEndian: atomic.pointee.load(ordering: .acquiring))
-        }
-    }
-
-    @inlinable
-    public func storeIndex(_ value: UInt16, at address: GuestAddress, ordering: IndexStoreOrdering) throws(GuestMemoryError) {
-        let pointer = try hostPointer(address, length: 2)
-        guard UInt(bitPattern: pointer) & 1 == 0 else { throw .misaligned(address: address, alignment: 2) }
-        // SAFETY: as in loadIndex.
-        let atomic = pointer.assumingMemoryBound(to: Atomic<UInt16>.self)
-        switch ordering {
-        case .relaxed: atomic.pointee.store(value.littleEndian, ordering: .relaxed)
-        case .releasing: atomic.pointee.store(value.littleEndian, ordering: .releasing)
-        }
     }
 }

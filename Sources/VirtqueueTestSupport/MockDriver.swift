@@ -62,16 +62,7 @@ public struct MockDriver {
     }
 
     static func split(base: GuestAddress, length: Int, pieces: Int) -> [BufferSegment] {
-        guard pieces > 0, length > 0 else { return [] }
-        let count = min(pieces, length)
-        var result: [BufferSegment] = []
-        var offset = 0
-        for index in 0..<count {
-            let piece = index == count - 1 ? length - offset : length / count
-            result.append(BufferSegment(address: base.wrappingAdding(UInt64(offset)), length: UInt32(piece)))
-            offset += piece
-        }
-        return result
+        BufferSegment.pieces(base: base, length: length, count: pieces)
     }
 
     /// Publishes added buffers; returns the kick decision.
@@ -85,5 +76,22 @@ public struct MockDriver {
         let base = dataBase.wrappingAdding(UInt64(entry.slot * slotSize + entry.readableLength))
         let written = try memory.readBytes(at: base, count: Int(min(used.length, UInt32(slotSize))))
         return (used, written)
+    }
+}
+
+extension BufferSegment {
+    /// `[base, base+length)` cut into `count` segments (fewer when `length` is
+    /// smaller); the last takes the remainder. Empty when either is zero.
+    public static func pieces(base: GuestAddress, length: Int, count: Int) -> [BufferSegment] {
+        guard count > 0, length > 0 else { return [] }
+        let count = min(count, length)
+        var result: [BufferSegment] = []
+        var offset = 0
+        for index in 0..<count {
+            let piece = index == count - 1 ? length - offset : length / count
+            result.append(BufferSegment(address: base.wrappingAdding(UInt64(offset)), length: UInt32(piece)))
+            offset += piece
+        }
+        return result
     }
 }
