@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "VirtioModel", swiftSettings: swiftSettings),
         .target(name: "Virtqueue", swiftSettings: swiftSettings),
         .target(name: "VirtqueueTestSupport", dependencies: ["Virtqueue"], swiftSettings: swiftSettings),
-        .target(name: "VDPARPC", dependencies: ["VirtioModel"], swiftSettings: swiftSettings),
+        .target(name: "VDPARPC", dependencies: ["VirtioModel", "VDPAPolicy"], swiftSettings: swiftSettings),
         .target(name: "VirtioNet", dependencies: ["Virtqueue", "VirtioModel"], swiftSettings: swiftSettings),
         .target(
             name: "VirtioNetTestSupport",
@@ -89,7 +89,7 @@ let package = Package(
         .target(
             name: "VDPADaemon",
             dependencies: [
-                "VDPANetlink", "VDPAStore", "VDPARPC", "VDPASystem", "VirtioModel",
+                "VDPANetlink", "VDPAStore", "VDPARPC", "VDPAPolicy", "VDPASystem", "VirtioModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -182,12 +182,12 @@ let package = Package(
             dependencies: ["VDPANetlink", "VDPATestSupport", "CVhostUAPI"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "VDPARPCTests", dependencies: ["VDPARPC"], swiftSettings: swiftSettings),
+        .testTarget(name: "VDPARPCTests", dependencies: ["VDPARPC", "VDPAPolicy"], swiftSettings: swiftSettings),
         .testTarget(name: "VDPAPolicyTests", dependencies: ["VDPAPolicy", "VirtioModel"], swiftSettings: swiftSettings),
         .testTarget(name: "VDPAStoreTests", dependencies: ["VDPAStore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "VDPADaemonTests",
-            dependencies: ["VDPADaemon", "VDPATestSupport", "VDPAClient"],
+            dependencies: ["VDPADaemon", "VDPATestSupport", "VDPAClient", "VDPAPolicy"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

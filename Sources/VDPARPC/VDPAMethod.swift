@@ -12,6 +12,10 @@ public enum VDPAMethod: String, CaseIterable, Sendable, Codable {
     case devVstatsGet = "dev_vstats_get"
     case devSet = "dev_set"
     case devBind = "dev_bind"
+    case profileAdd = "profile_add"
+    case profileDel = "profile_del"
+    case profileList = "profile_list"
+    case profileGet = "profile_get"
     case eventsSubscribe = "events_subscribe"
 
     /// One line on what the method does.
@@ -28,6 +32,10 @@ public enum VDPAMethod: String, CaseIterable, Sendable, Codable {
         case .devVstatsGet: "Show a queue's vendor statistics."
         case .devSet: "Change a device's MAC address."
         case .devBind: "Bind a device to a vdpa bus driver (vhost_vdpa or virtio_vdpa) or unbind it."
+        case .profileAdd: "Add a profile (what a device presents), or replace it with a higher version."
+        case .profileDel: "Delete a profile added through the API."
+        case .profileList: "List the profiles: those added through the API and those of the profiles directory."
+        case .profileGet: "Show one profile."
         case .eventsSubscribe: "Receive device events on this connection as notifications."
         }
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VDPANetlink
+import VDPAPolicy
 import VDPARPC
 import VDPATestSupport
 
@@ -103,6 +104,12 @@ struct MethodContract {
         case .devVstatsGet: make(DevVstatsGetParams.self, DevVstatsGetResult.self, full: DevVstatsGetParams(name: "d", qidx: 0))
         case .devSet: make(DevSetParams.self, DeviceConfigInfo.self, full: DevSetParams(name: "d", mac: "52:54:00:00:00:01"))
         case .devBind: make(DevBindParams.self, DeviceInfo.self, full: DevBindParams(name: "d", driver: "vhost_vdpa"))
+        case .profileAdd:
+            make(Profile.self, ProfileInfo.self, full: Profile(name: "p", version: 1, deviceType: .network, features: [.version1, .Net.mac, .Net.multiqueue, .Net.controlVirtqueue, .Net.mtu, .accessPlatform],
+                                                               mac: .pool, mtu: 1500, queuePairs: 2, queueSize: 256, summary: "s"))
+        case .profileDel: make(ProfileNameParams.self, ProfileDelResult.self, full: ProfileNameParams(name: "p"))
+        case .profileList: make(RPCEmpty.self, ProfileListResult.self, full: nil)
+        case .profileGet: make(ProfileNameParams.self, ProfileInfo.self, full: ProfileNameParams(name: "p"))
         case .eventsSubscribe: make(RPCEmpty.self, EventsSubscribeResult.self, full: nil)
         }
     }
@@ -278,7 +285,8 @@ func jsonObject(_ text: String) throws -> Any {
         }
         // Successes, in an order where each finds the state it needs.
         let order = ["rpc_methods", "daemon_status", "mgmtdev_list", "dev_add", "dev_get", "dev_list", "dev_config_get",
-                     "dev_set", "dev_bind", "dev_vstats_get", "dev_del", "events_subscribe"]
+                     "dev_set", "dev_bind", "dev_vstats_get", "dev_del",
+                     "profile_add", "profile_get", "profile_list", "profile_del", "events_subscribe"]
         #expect(Set(order) == Set(VDPAMethod.allCases.map(\.rawValue)))
         let kernel = FakeVDPAKernel()
         try kernel.createExternally(DeviceCreateRequest(name: "theirs", managementDevice: .init(bus: nil, name: "vdpasim_blk")))

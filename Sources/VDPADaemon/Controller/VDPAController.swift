@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import VDPANetlink
+import VDPAPolicy
 import VDPARPC
 import VDPAStore
 import VDPASystem
@@ -43,6 +44,10 @@ public actor VDPAController {
     public nonisolated let events: EventHub
     let settings: Settings
     let logger: Logger
+    /// Profiles and quirks read from their directories at start.
+    let policy: LoadedPolicy
+    /// Profiles added through the API, by name.
+    var storedProfiles: [String: StoredProfile] = [:]
     let startedAt = Date()
     private lazy var startedAtText = Timestamp.string(startedAt)
 
@@ -54,8 +59,9 @@ public actor VDPAController {
     private var recordsVersion: UInt64 = 0
     private var cachedDeviceCounts: (generation: UInt64, recordsVersion: UInt64, counts: DaemonStatusResult.DeviceCounts)?
 
-    public init(kernel: any VDPAManaging, store: StateStore, events: EventHub = EventHub(), settings: Settings, logger: Logger) {
+    public init(kernel: any VDPAManaging, store: StateStore, events: EventHub = EventHub(), settings: Settings, policy: LoadedPolicy = LoadedPolicy(), logger: Logger) {
         self.kernel = kernel
+        self.policy = policy
         self.store = store
         self.events = events
         self.settings = settings
@@ -68,6 +74,7 @@ public actor VDPAController {
     @discardableResult
     public func reconcile() async throws -> ReconcileReport {
         var report = ReconcileReport()
+        try loadStoredProfiles()
         let stored = try store.devices()
         records = Dictionary(uniqueKeysWithValues: stored.map { ($0.name, $0) })
         recordsVersion &+= 1
