@@ -25,7 +25,7 @@ public struct Daemon: Sendable {
             logger.critical("Cannot open the state store", metadata: ["error": "\(error)"])
             throw error
         }
-        let policy = LoadedPolicy.load(profilesDirectory: configuration.profilesDirectory, quirksDirectory: nil, logger: logger)
+        let policy = LoadedPolicy.load(profilesDirectory: configuration.profilesDirectory, quirksDirectory: configuration.quirksDirectory, logger: logger)
         controller = VDPAController(
             kernel: kernel, store: store,
             settings: .init(restoreOnStart: configuration.restoreOnStart, socketPath: configuration.socketPath,

@@ -16,6 +16,9 @@ public enum VDPAMethod: String, CaseIterable, Sendable, Codable {
     case profileDel = "profile_del"
     case profileList = "profile_list"
     case profileGet = "profile_get"
+    case capsExport = "caps_export"
+    case compatCheck = "compat_check"
+    case compatBaseline = "compat_baseline"
     case eventsSubscribe = "events_subscribe"
 
     /// One line on what the method does.
@@ -36,6 +39,9 @@ public enum VDPAMethod: String, CaseIterable, Sendable, Codable {
         case .profileDel: "Delete a profile added through the API."
         case .profileList: "List the profiles: those added through the API and those of the profiles directory."
         case .profileGet: "Show one profile."
+        case .capsExport: "Export this host's capabilities document: what each management device can present, after quirks."
+        case .compatCheck: "Check whether a destination can present exactly what a profile, a device or a requirement presents."
+        case .compatBaseline: "Compute the largest profile every given host can present."
         case .eventsSubscribe: "Receive device events on this connection as notifications."
         }
     }

@@ -36,6 +36,7 @@ public final class InProcessDaemon: Sendable {
         configuration.maximumRequestBytes = maximumRequestBytes
         // Never the host's /etc/vdpad: a test sees only the policy files it gives.
         configuration.profilesDirectory = profilesDirectory ?? directory + "/profiles.d"
+        configuration.quirksDirectory = quirksDirectory ?? directory + "/quirks.d"
         var logger = Logger(label: "vdpad-test")
         logger.logLevel = logLevel
         let daemon = try await Daemon(configuration: configuration, kernel: kernel, environment: [:], shutdownSignals: [], logger: logger)

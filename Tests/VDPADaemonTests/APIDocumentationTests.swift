@@ -110,6 +110,12 @@ struct MethodContract {
         case .profileDel: make(ProfileNameParams.self, ProfileDelResult.self, full: ProfileNameParams(name: "p"))
         case .profileList: make(RPCEmpty.self, ProfileListResult.self, full: nil)
         case .profileGet: make(ProfileNameParams.self, ProfileInfo.self, full: ProfileNameParams(name: "p"))
+        case .capsExport: make(RPCEmpty.self, CapabilitiesDocument.self, full: nil)
+        case .compatCheck:
+            make(CompatCheckParams.self, CompatCheckResult.self, full: CompatCheckParams(source: .init(profile: "p"), destination: .init(mgmtdev: "m")))
+        case .compatBaseline:
+            make(CompatBaselineParams.self, Baseline.Result.self, full: CompatBaselineParams(
+                documents: [CapabilitiesDocument(host: "h", mgmtdevs: [])], includeLocal: true, deviceType: "network", name: "b", choices: ["h": "m"]))
         case .eventsSubscribe: make(RPCEmpty.self, EventsSubscribeResult.self, full: nil)
         }
     }
@@ -285,8 +291,9 @@ func jsonObject(_ text: String) throws -> Any {
         }
         // Successes, in an order where each finds the state it needs.
         let order = ["rpc_methods", "daemon_status", "mgmtdev_list", "dev_add", "dev_get", "dev_list", "dev_config_get",
-                     "dev_set", "dev_bind", "dev_vstats_get", "dev_del",
-                     "profile_add", "profile_get", "profile_list", "profile_del", "events_subscribe"]
+                     "dev_set", "dev_bind", "dev_vstats_get", "caps_export", "dev_del",
+                     "profile_add", "profile_get", "profile_list", "compat_check", "compat_baseline", "profile_del",
+                     "events_subscribe"]
         #expect(Set(order) == Set(VDPAMethod.allCases.map(\.rawValue)))
         let kernel = FakeVDPAKernel()
         try kernel.createExternally(DeviceCreateRequest(name: "theirs", managementDevice: .init(bus: nil, name: "vdpasim_blk")))

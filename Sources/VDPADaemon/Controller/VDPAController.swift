@@ -51,8 +51,8 @@ public actor VDPAController {
     let startedAt = Date()
     private lazy var startedAtText = Timestamp.string(startedAt)
 
-    private var inventory = DeviceInventory()
-    private var records: [String: DeviceRecord] = [:]
+    var inventory = DeviceInventory()
+    var records: [String: DeviceRecord] = [:]
     private var family: VDPAFamilyStatus = .unavailable(reason: "not probed yet")
     private var lastReconcile: Date?
     private var cachedDeviceList: (generation: UInt64, recordsVersion: UInt64, bytes: [UInt8])?
@@ -260,7 +260,7 @@ public actor VDPAController {
     }
 
     /// Re-probes the family when it was missing (modules may have been loaded since).
-    private func ensureKernel() async throws {
+    func ensureKernel() async throws {
         if !family.isAvailable {
             family = await kernel.familyStatus()
             if family.isAvailable { await resync() }

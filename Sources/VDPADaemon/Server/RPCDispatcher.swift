@@ -138,6 +138,14 @@ public struct RPCDispatcher: Sendable {
             case .profileGet:
                 let p = try requiredParams(ProfileNameParams.self, data)
                 return .reply(try Self.encode(id: id, try await controller.profile(p)))
+            case .capsExport:
+                return .reply(try Self.encode(id: id, try await controller.exportCapabilities()))
+            case .compatCheck:
+                let p = try requiredParams(CompatCheckParams.self, data)
+                return .reply(try Self.encode(id: id, try await controller.checkCompatibility(p)))
+            case .compatBaseline:
+                let p = try requiredParams(CompatBaselineParams.self, data)
+                return .reply(try Self.encode(id: id, try await controller.computeBaseline(p)))
             case .eventsSubscribe:
                 return .subscribe(reply: try Self.encode(id: id, EventsSubscribeResult(subscribed: true)))
             }
