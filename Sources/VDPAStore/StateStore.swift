@@ -70,6 +70,13 @@ public final class StateStore: Sendable {
                 table.column("updatedAt", .datetime).notNull()
             }
         }
+        migrator.registerMigration("3-device-profile") { db in
+            try db.alter(table: "device") { table in
+                table.add(column: "profile", .text)
+                table.add(column: "profileVersion", .integer)
+                table.add(column: "quirks", .text)  // JSON array of names
+            }
+        }
         return migrator
     }
 

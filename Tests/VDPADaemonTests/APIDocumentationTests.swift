@@ -96,7 +96,7 @@ struct MethodContract {
         case .daemonStatus: make(RPCEmpty.self, DaemonStatusResult.self, full: nil)
         case .mgmtdevList: make(MgmtdevListParams.self, MgmtdevListResult.self, full: MgmtdevListParams(mgmtdev: "m"))
         case .devAdd:
-            make(DevAddParams.self, DeviceInfo.self, full: DevAddParams(name: "d", mgmtdev: "m", mac: "52:54:00:00:00:01", mtu: 1500, maxVqp: 1, deviceFeatures: "0x1", driver: "vhost_vdpa"))
+            make(DevAddParams.self, DeviceInfo.self, full: DevAddParams(name: "d", mgmtdev: "m", mac: "52:54:00:00:00:01", mtu: 1500, maxVqp: 1, deviceFeatures: "0x1", driver: "vhost_vdpa", profile: "p"))
         case .devDel: make(DevDelParams.self, DevDelResult.self, full: DevDelParams(name: "d", force: true))
         case .devList: make(DevListParams.self, DevListResult.self, full: DevListParams(refresh: true))
         case .devGet: make(DeviceNameParams.self, DeviceInfo.self, full: DeviceNameParams(name: "d"))
@@ -306,10 +306,15 @@ func jsonObject(_ text: String) throws -> Any {
         }
         try await daemon.stop()
 
-        // Errors, on a daemon with vdpa0 (bound to vhost_vdpa, so not negotiated) and a device made by iproute2.
+        // Errors, on a daemon with vdpa0 (bound to vhost_vdpa, so not negotiated), a device made by
+        // iproute2, and a profile file the simulator cannot meet (it needs MQ).
         let errorKernel = FakeVDPAKernel()
         try errorKernel.createExternally(DeviceCreateRequest(name: "theirs", managementDevice: .init(bus: nil, name: "vdpasim_blk")))
-        let errorDaemon = try await InProcessDaemon(kernel: errorKernel)
+        let profiles = InProcessDaemon.temporaryDirectory("vdpad-profiles")
+        let mqProfile = Profile(name: "mq-net", deviceType: .network, features: [.version1, .accessPlatform, .Net.mac, .Net.status, .Net.controlVirtqueue, .Net.multiqueue],
+                                mac: .pool, queuePairs: 4)
+        try ProfileFile.encode(mqProfile).write(toFile: profiles + "/mq-net.json", atomically: true, encoding: .utf8)
+        let errorDaemon = try await InProcessDaemon(kernel: errorKernel, profilesDirectory: profiles)
         let setup = try #require(successes["dev_add"]?.request)
         #expect(!failures.isEmpty)
         // Params documented as required are refused when absent; optional ones are not.

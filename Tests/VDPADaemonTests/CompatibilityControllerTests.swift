@@ -4,6 +4,7 @@ import Testing
 import VDPANetlink
 import VDPAPolicy
 import VDPARPC
+import VDPAStore
 import VDPATestSupport
 import VirtioModel
 @testable import VDPADaemon
@@ -143,5 +144,78 @@ func quirks(_ text: String) -> QuirkDatabase {
         let policy = LoadedPolicy.load(profilesDirectory: nil, quirksDirectory: directory, logger: Logger(label: "test") { _ in handler })
         #expect(policy.quirks.quirks.map(\.name) == ["no-announce"])
         #expect(handler.lines.contains { $0.hasPrefix("error") && $0.contains("50-mlx.conf:8:") && $0.contains("TURBO") }, "\(handler.lines)")
+    }
+}
+
+@Suite struct ProfileProvisioningTests {
+    @Test func aDeviceFromAProfilePresentsExactlyItsFeaturesAndRecordsIt() async throws {
+        let directory = InProcessDaemon.temporaryDirectory()
+        let kernel = FakeVDPAKernel()
+        let controller = try await makeController(kernel: kernel, directory: directory)
+        _ = try await controller.addProfile(webProfile)
+        let info = try await controller.addDevice(DevAddParams(name: "web0", mgmtdev: "vdpasim_net", profile: "web-net"))
+        let record = try #require(info.record)
+        #expect(record.profile == "web-net")
+        #expect(record.profileVersion == 1)
+        #expect(record.quirks == [])
+        #expect(record.mtu == 1500)
+        #expect(record.deviceFeatures?.hex == webProfile.features.hexString)
+        #expect(record.provisionedFeatures?.hex == webProfile.features.hexString)
+        // Pool policy: a locally administered unicast address.
+        let mac = try #require(record.mac.flatMap(MACAddress.init))
+        #expect(mac.isValidUnicast)
+        #expect(try await kernel.deviceConfig(named: "web0").deviceFeatures == webProfile.features)
+        // The record survives a restart.
+        let restarted = try await makeController(kernel: kernel, directory: directory)
+        #expect(try await restarted.device(DeviceNameParams(name: "web0")).record?.profile == "web-net")
+    }
+
+    @Test func aProfileTheManagementDeviceCannotMeetIsRefusedBeforeAnyDeviceExists() async throws {
+        let directory = InProcessDaemon.temporaryDirectory()
+        let kernel = FakeVDPAKernel()
+        let controller = try await makeController(kernel: kernel, directory: directory)
+        var mq = webProfile
+        mq.name = "mq-net"
+        mq.features.formUnion([.Net.controlVirtqueue, .Net.multiqueue, .Net.guestAnnounce])
+        mq.queuePairs = 4
+        _ = try await controller.addProfile(mq)
+        let error = await expectAPIError(.profileIncompatible) {
+            _ = try await controller.addDevice(DevAddParams(name: "mq0", mgmtdev: "vdpasim_net", profile: "mq-net"))
+        }
+        #expect(error?.data?.reasons?.map(\.code) == ["features_missing", "queue_pairs_over_limit"])
+        #expect(error?.data?.reasons?.first?.features == ["GUEST_ANNOUNCE", "MQ"])
+        #expect(!kernel.calls.contains { $0.hasPrefix("DEV_NEW") })
+        #expect(try StateStore(directory: directory).devices().isEmpty)
+    }
+
+    @Test func quirksShapeTheRequestAndAreRecorded() async throws {
+        let kernel = FakeVDPAKernel(managementDevices: [pciNet])
+        let controller = try await makeController(kernel: kernel, policy: LoadedPolicy(quirks: quirks("""
+        [quirk no-announce]
+        match.driver = mlx5_core
+        match.class = net
+        action = clear GUEST_ANNOUNCE
+        """)))
+        // Everything the function presents once the quirk removed GUEST_ANNOUNCE: identical after
+        // quirks, yet the kernel would offer the bit, so it is masked.
+        let all = Profile(name: "all", deviceType: .network, features: VirtioFeatures(rawValue: 0x3_0043_0028), mac: .none)
+        _ = try await controller.addProfile(all)
+        let info = try await controller.addDevice(DevAddParams(name: "all0", mgmtdev: "pci/0000:41:00.2", profile: "all"))
+        #expect(info.record?.quirks == ["no-announce"])
+        #expect(info.record?.provisionedFeatures?.hex == "0x300430028")
+        #expect(info.record?.mac == nil)
+    }
+
+    @Test func attributesTheProfileSetsAreRefused() async throws {
+        let controller = try await makeController(kernel: FakeVDPAKernel())
+        _ = try await controller.addProfile(webProfile)
+        let error = await expectAPIError(.invalidParams) {
+            _ = try await controller.addDevice(DevAddParams(name: "web1", mgmtdev: "vdpasim_net", mtu: 9000, profile: "web-net"))
+        }
+        #expect(error?.data?.parameter == "mtu")
+        await expectAPIError(.notFound) { _ = try await controller.addDevice(DevAddParams(name: "web1", mgmtdev: "vdpasim_net", profile: "nosuch")) }
+        // The pool policy takes a given address.
+        let info = try await controller.addDevice(DevAddParams(name: "web1", mgmtdev: "vdpasim_net", mac: "52:54:00:00:00:07", profile: "web-net"))
+        #expect(info.record?.mac == "52:54:00:00:00:07")
     }
 }

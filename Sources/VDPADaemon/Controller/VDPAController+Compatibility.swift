@@ -5,6 +5,14 @@ import VDPARPC
 import VDPASystem
 import VirtioModel
 
+/// What `dev_add` with a profile provisions, and what it records.
+struct ProfileProvisioning: Sendable {
+    var profile: Profile
+    var request: DeviceCreateRequest
+    /// The quirks in force on the management device for the profile's device type.
+    var quirks: [String]
+}
+
 extension VDPAController {
     /// This host's name in capabilities documents.
     nonisolated var hostName: String { ProcessInfo.processInfo.hostName }
@@ -61,12 +69,64 @@ extension VDPAController {
 
     /// Compares with a management device of this host, quirks applied.
     func compareLocally(_ requirement: DeviceRequirement, mgmtdev text: String, parameter: String) async throws -> CompatibilityResult {
+        try await compareLocallyWithCapabilities(requirement, mgmtdev: text, parameter: parameter).result
+    }
+
+    func compareLocallyWithCapabilities(_ requirement: DeviceRequirement, mgmtdev text: String, parameter: String) async throws
+        -> (result: CompatibilityResult, capabilities: MgmtdevCapabilities) {
         guard let handle = ManagementDeviceHandle(parsing: text) else {
             throw APIError.invalidParams("invalid management device handle '\(text)': expected [BUS/]NAME", parameter: parameter)
         }
         try await ensureKernel()
         let device = try await kernel.managementDevice(handle)
-        return Self.compare(requirement, host: hostName, mgmtdev: await capabilities(of: device))
+        let capabilities = await capabilities(of: device)
+        return (Self.compare(requirement, host: hostName, mgmtdev: capabilities), capabilities)
+    }
+
+    /// How `dev_add` with a profile provisions the device: the attributes of the check's plan
+    /// (the MAC from the request or, for the `pool` policy, a new locally administered one),
+    /// or `profile_incompatible` with every reason.
+    func planProvisioning(profile name: String, params: DevAddParams, request: DeviceCreateRequest) async throws -> ProfileProvisioning {
+        for (given, parameter) in [(params.mtu != nil, "mtu"), (params.maxVqp != nil, "max_vqp"), (params.deviceFeatures != nil, "device_features")] where given {
+            throw APIError.invalidParams("\(parameter) comes from the profile; leave it out with profile", parameter: parameter)
+        }
+        let profile = try requireProfile(name, parameter: "profile")
+        let (result, capabilities) = try await compareLocallyWithCapabilities(DeviceRequirement(profile: profile), mgmtdev: params.mgmtdev, parameter: "mgmtdev")
+        guard result.answer != .incompatible, let plan = result.plan else {
+            throw RPCErrorObject(code: .profileIncompatible,
+                                 message: "\(result.mgmtdev) cannot present profile \(profile.name): " + result.reasons.map(\.message).joined(separator: "; "),
+                                 data: RPCErrorData(reasons: result.reasons.map(RPCErrorReason.init)))
+        }
+        var request = request
+        request.mtu = plan.mtu.map(UInt16.init)
+        request.maxVirtqueuePairs = plan.maxVQP.map(UInt16.init)
+        request.deviceFeatures = plan.deviceFeatures?.hex.flatMap(VirtioFeatures.init(hex:))
+        let entry = capabilities.capabilities(for: profile.deviceType)
+        if request.deviceFeatures == nil, let supported = entry?.supportedFeatures, supported != profile.features {
+            // Identical after quirks, but the kernel offers more (bits a quirk cleared): mask them.
+            request.deviceFeatures = profile.features.intersection(supported)
+        }
+        switch plan.mac {
+        case .none:
+            if params.mac != nil { throw APIError.invalidParams("profile \(profile.name) sets no MAC (policy none)", parameter: "mac") }
+        case .fixed(let address):
+            if let given = request.macAddress, given != address {
+                throw APIError.invalidParams("profile \(profile.name) fixes the MAC to \(address)", parameter: "mac")
+            }
+            request.macAddress = address
+        case .pool:
+            if request.macAddress == nil { request.macAddress = Self.newLocalMAC() }
+        }
+        return ProfileProvisioning(profile: profile, request: request, quirks: entry?.quirks.map(\.name) ?? [])
+    }
+
+    /// A random locally administered unicast address (IEEE 802: bit 1 of the first octet set,
+    /// bit 0 clear), for profiles with the `pool` MAC policy.
+    static func newLocalMAC() -> MACAddress {
+        var bytes = (0..<6).map { _ in UInt8.random(in: 0...255) }
+        bytes[0] = (bytes[0] & 0xfc) | 0x02
+        guard let address = MACAddress(bytes: bytes) else { preconditionFailure("a MAC address from six bytes") }
+        return address
     }
 
     static func compare(_ requirement: DeviceRequirement, host: String, mgmtdev: MgmtdevCapabilities) -> CompatibilityResult {

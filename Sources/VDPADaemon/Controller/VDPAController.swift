@@ -313,7 +313,7 @@ public actor VDPAController {
             mtu: record.mtu, maxVqp: record.maxVirtqueuePairs,
             deviceFeatures: record.requestedFeatures.flatMap(VirtioFeatures.init(hex:)).map { FeatureSetInfo($0, deviceType: type) },
             provisionedFeatures: record.provisionedFeatures.flatMap(VirtioFeatures.init(hex:)).map { FeatureSetInfo($0, deviceType: type) },
-            driver: record.driver)
+            driver: record.driver, profile: record.profile, profileVersion: record.profileVersion, quirks: record.quirks)
     }
 
     public func listDevices(_ params: DevListParams) async throws -> DevListResult {
@@ -349,17 +349,26 @@ public actor VDPAController {
     }
 
     public func addDevice(_ params: DevAddParams) async throws -> DeviceInfo {
-        let request = try Self.validate(params)
+        var request = try Self.validate(params)
         let driver = try Self.parseDriver(params.driver, parameter: "driver")
         try await ensureKernel()
         if let existing = records[params.name], existing.state != .vanished {
             throw RPCErrorObject(code: .alreadyExists, message: "device \(params.name) already exists (created by vdpad)")
         }
+        // With a profile: plan against the management device and its quirks, and refuse with
+        // every reason before any device exists.
+        var provisioning: ProfileProvisioning?
+        if let name = params.profile {
+            let planned = try await planProvisioning(profile: name, params: params, request: request)
+            request = planned.request
+            provisioning = planned
+        }
         var record = DeviceRecord(
             name: request.name, managementBus: request.managementDevice.bus, managementName: request.managementDevice.name,
             macAddress: request.macAddress?.description, mtu: request.mtu.map(Int.init),
             maxVirtqueuePairs: request.maxVirtqueuePairs.map(Int.init), requestedFeatures: request.deviceFeatures?.hexString,
-            driver: driver.map { $0?.rawValue ?? "none" }, state: .creating)
+            driver: driver.map { $0?.rawValue ?? "none" }, profile: provisioning?.profile.name, profileVersion: provisioning?.profile.version,
+            quirks: provisioning?.quirks, state: .creating)
         try store.save(record)
         do {
             try await kernel.createDevice(request)
@@ -372,6 +381,15 @@ public actor VDPAController {
             if let requested = request.deviceFeatures, let reported = config.deviceFeatures, reported != requested {
                 throw RPCErrorObject(code: .verificationFailed, message:
                     "the kernel created \(request.name) with device features \(reported.hexString), not the requested \(requested.hexString)")
+            }
+            if let provisioning, let reported = config.deviceFeatures, reported != provisioning.profile.features {
+                let type = provisioning.profile.deviceType
+                let missing = provisioning.profile.features.subtracting(reported).names(for: type)
+                let extra = reported.subtracting(provisioning.profile.features).names(for: type)
+                throw RPCErrorObject(code: .verificationFailed, message:
+                    "the kernel created \(request.name) with device features \(reported.hexString), not profile \(provisioning.profile.name)'s "
+                    + "\(provisioning.profile.features.hexString) (missing: \(missing.isEmpty ? "none" : missing.joined(separator: ", ")); "
+                    + "extra: \(extra.isEmpty ? "none" : extra.joined(separator: ", ")))")
             }
             if let driver { try await kernel.bind(device: request.name, to: driver) }
             record.provisionedFeatures = config.deviceFeatures?.hexString
