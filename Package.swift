@@ -121,7 +121,7 @@ let package = Package(
         .target(
             name: "VDPACtl",
             dependencies: [
-                "VDPAClient", "VDPARPC", "VirtioModel",
+                "VDPAClient", "VDPARPC", "VDPAPolicy", "VirtioModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
