@@ -198,7 +198,7 @@ let package = Package(
         .testTarget(name: "VDPAVhostTests", dependencies: ["VDPAVhost", "CVhostUAPI"], swiftSettings: swiftSettings),
         .testTarget(
             name: "LabTests",
-            dependencies: ["VDPANetlink", "VDPAClient", "VDPARPC", "VDPASystem", "VDPATestSupport", "VDPAVhost", "VDPAVhostTestSupport", "VirtioModel"],
+            dependencies: ["VDPANetlink", "VDPAClient", "VDPAPolicy", "VDPARPC", "VDPASystem", "VDPATestSupport", "VDPAVhost", "VDPAVhostTestSupport", "VirtioModel"],
             swiftSettings: swiftSettings
         ),
     ]
