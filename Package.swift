@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "VirtioModel", swiftSettings: swiftSettings),
         .target(name: "Virtqueue", swiftSettings: swiftSettings),
         .target(name: "VirtqueueTestSupport", dependencies: ["Virtqueue"], swiftSettings: swiftSettings),
-        .target(name: "VDPARPC", dependencies: ["VirtioModel"], swiftSettings: swiftSettings),
+        .target(name: "VDPARPC", dependencies: ["VirtioModel", "VDPAPolicy"], swiftSettings: swiftSettings),
         .target(name: "VirtioNet", dependencies: ["Virtqueue", "VirtioModel"], swiftSettings: swiftSettings),
         .target(
             name: "VirtioNetTestSupport",
@@ -92,7 +92,7 @@ let package = Package(
         .target(
             name: "VDPADaemon",
             dependencies: [
-                "VDPANetlink", "VDPAStore", "VDPARPC", "VDPASystem", "VirtioModel",
+                "VDPANetlink", "VDPAStore", "VDPARPC", "VDPAPolicy", "VDPASystem", "VirtioModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -124,7 +124,7 @@ let package = Package(
         .target(
             name: "VDPACtl",
             dependencies: [
-                "VDPAClient", "VDPARPC", "VirtioModel",
+                "VDPAClient", "VDPARPC", "VDPAPolicy", "VirtioModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -186,12 +186,12 @@ let package = Package(
             dependencies: ["VDPANetlink", "VDPATestSupport", "CVhostUAPI"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "VDPARPCTests", dependencies: ["VDPARPC"], swiftSettings: swiftSettings),
+        .testTarget(name: "VDPARPCTests", dependencies: ["VDPARPC", "VDPAPolicy"], swiftSettings: swiftSettings),
         .testTarget(name: "VDPAPolicyTests", dependencies: ["VDPAPolicy", "VirtioModel"], swiftSettings: swiftSettings),
         .testTarget(name: "VDPAStoreTests", dependencies: ["VDPAStore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "VDPADaemonTests",
-            dependencies: ["VDPADaemon", "VDPATestSupport", "VDPAClient"],
+            dependencies: ["VDPADaemon", "VDPATestSupport", "VDPAClient", "VDPAPolicy"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -202,7 +202,7 @@ let package = Package(
         .testTarget(name: "VDPAVhostTests", dependencies: ["VDPAVhost", "CVhostUAPI"], swiftSettings: swiftSettings),
         .testTarget(
             name: "LabTests",
-            dependencies: ["VDPANetlink", "VDPAClient", "VDPARPC", "VDPASystem", "VDPATestSupport", "VDPAVhost", "VDPAVhostTestSupport", "VirtioModel"],
+            dependencies: ["VDPANetlink", "VDPAClient", "VDPAPolicy", "VDPARPC", "VDPASystem", "VDPATestSupport", "VDPAVhost", "VDPAVhostTestSupport", "VirtioModel"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -16,9 +16,11 @@ public enum VDPACtl {
                            keepFollowing: @escaping @Sendable () -> Bool = { true }) -> ExitStatus {
         let options: GlobalOptions
         let command: Command
+        var compatWords = false
         do {
             let (parsedOptions, objectWords) = try GlobalOptions.parse(arguments)
             options = parsedOptions
+            compatWords = objectWords.first.map { matches($0, "compat") && $0.count >= 2 } ?? false
             if options.showVersion {
                 output.write("vdpactl utility, vdpad-\(vdpactlVersion)\n")
                 return .success
@@ -31,7 +33,7 @@ public enum VDPACtl {
         } catch {
             if !error.message.isEmpty { errors.write(error.message + "\n") }
             if let usage = error.usage { errors.write(Usage.text(usage)) }
-            return .usage
+            return compatWords ? .compatError : .usage
         }
         if case .help(let topic) = command {
             output.write(Usage.text(topic))
@@ -42,17 +44,19 @@ public enum VDPACtl {
         do {
             let client = try VDPAClient(socketPath: socketPath)
             defer { client.close() }
-            try CommandRunner(client: client, options: options, output: output, keepFollowing: keepFollowing).run(command)
-            return .success
+            return try CommandRunner(client: client, options: options, output: output, errors: errors, keepFollowing: keepFollowing).run(command)
+        } catch let error as InputFileError {
+            errors.report(error.lines)
+            return command.isCompat ? .compatError : .usage
         } catch let error as RPCErrorObject {
             errors.report(ErrorReport.lines(for: error))
-            return .refused
+            return command.isCompat ? .compatError : .refused
         } catch let error as VDPAClientError {
             errors.report(ErrorReport.lines(for: error))
-            return .unreachable
+            return command.isCompat ? .compatError : .unreachable
         } catch {
             errors.report(["\(error)"])
-            return .unreachable
+            return command.isCompat ? .compatError : .unreachable
         }
     }
 }

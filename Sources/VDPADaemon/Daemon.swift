@@ -25,11 +25,12 @@ public struct Daemon: Sendable {
             logger.critical("Cannot open the state store", metadata: ["error": "\(error)"])
             throw error
         }
+        let policy = LoadedPolicy.load(profilesDirectory: configuration.profilesDirectory, quirksDirectory: configuration.quirksDirectory, logger: logger)
         controller = VDPAController(
             kernel: kernel, store: store,
             settings: .init(restoreOnStart: configuration.restoreOnStart, socketPath: configuration.socketPath,
                             stateDirectory: configuration.stateDirectory, version: vdpadVersion),
-            logger: logger)
+            policy: policy, logger: logger)
         try await controller.reconcile()
         let notify = SystemdNotifyService(environment: environment, logger: logger)
         let server = RPCServer(

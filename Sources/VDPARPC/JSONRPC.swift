@@ -95,18 +95,52 @@ public struct RPCErrorData: Codable, Hashable, Sendable {
     public var operation: String?
     /// The request parameter at fault.
     public var parameter: String?
+    /// Every reason, when there are several (an invalid profile, an incompatible destination).
+    public var reasons: [RPCErrorReason]?
 
-    public init(errno: Int32? = nil, errnoName: String? = nil, extack: String? = nil, operation: String? = nil, parameter: String? = nil) {
+    public init(errno: Int32? = nil, errnoName: String? = nil, extack: String? = nil, operation: String? = nil, parameter: String? = nil, reasons: [RPCErrorReason]? = nil) {
         self.errno = errno
         self.errnoName = errnoName
         self.extack = extack
         self.operation = operation
         self.parameter = parameter
+        self.reasons = reasons
     }
 
     private enum CodingKeys: String, CodingKey {
-        case errno, errnoName = "errno_name", extack, operation, parameter
+        case errno, errnoName = "errno_name", extack, operation, parameter, reasons
     }
+}
+
+/// One reason of an error that has several, with a stable code for programs (a profile's
+/// `ProfileIssue.Code`, a compatibility check's `CompatibilityReason.Code`) and the details
+/// that apply to it.
+public struct RPCErrorReason: Codable, Hashable, Sendable, CustomStringConvertible {
+    public var code: String
+    public var message: String
+    /// "error" or "warning" (profile validation).
+    public var severity: String?
+    /// Feature names the reason is about.
+    public var features: [String]?
+    /// The quirk that caused it.
+    public var quirk: String?
+    /// The provisioning attribute it is about ("mac", "mtu", "max_vqp", "device_features").
+    public var attribute: String?
+    public var requested: Int?
+    public var limit: Int?
+
+    public init(code: String, message: String, severity: String? = nil, features: [String]? = nil, quirk: String? = nil, attribute: String? = nil, requested: Int? = nil, limit: Int? = nil) {
+        self.code = code
+        self.message = message
+        self.severity = severity
+        self.features = features
+        self.quirk = quirk
+        self.attribute = attribute
+        self.requested = requested
+        self.limit = limit
+    }
+
+    public var description: String { message }
 }
 
 /// A response: `result` or `error`.

@@ -38,6 +38,8 @@ public enum RPCErrorCode: Int, CaseIterable, Sendable, Codable {
     case verificationFailed = 1014
     /// The device is held open by another process (a VMM has its /dev/vhost-vdpa-N).
     case deviceInUse = 1015
+    /// The management device cannot present the requested profile; data.reasons says every why.
+    case profileIncompatible = 1016
 
     /// The name used in documentation.
     public var name: String {
@@ -62,6 +64,7 @@ public enum RPCErrorCode: Int, CaseIterable, Sendable, Codable {
         case .shuttingDown: "shutting_down"
         case .verificationFailed: "verification_failed"
         case .deviceInUse: "device_in_use"
+        case .profileIncompatible: "profile_incompatible"
         }
     }
 }

@@ -126,8 +126,17 @@ public struct DeviceRecordInfo: Codable, Hashable, Sendable {
     public var deviceFeatures: FeatureSetInfo?
     public var provisionedFeatures: FeatureSetInfo?
     public var driver: String?
+    /// The profile it was made from, and that profile's version.
+    public var profile: String?
+    public var profileVersion: Int?
+    /// The quirks in force on its management device when it was made.
+    public var quirks: [String]?
 
-    public init(state: String, createdAt: String, mac: String?, mtu: Int?, maxVqp: Int?, deviceFeatures: FeatureSetInfo?, provisionedFeatures: FeatureSetInfo?, driver: String?) {
+    public init(state: String, createdAt: String, mac: String?, mtu: Int?, maxVqp: Int?, deviceFeatures: FeatureSetInfo?, provisionedFeatures: FeatureSetInfo?, driver: String?,
+                profile: String? = nil, profileVersion: Int? = nil, quirks: [String]? = nil) {
+        self.profile = profile
+        self.profileVersion = profileVersion
+        self.quirks = quirks
         self.state = state
         self.createdAt = createdAt
         self.mac = mac
@@ -140,7 +149,7 @@ public struct DeviceRecordInfo: Codable, Hashable, Sendable {
 
     private enum CodingKeys: String, CodingKey {
         case state, createdAt = "created_at", mac, mtu, maxVqp = "max_vqp", deviceFeatures = "device_features"
-        case provisionedFeatures = "provisioned_features", driver
+        case provisionedFeatures = "provisioned_features", driver, profile, profileVersion = "profile_version", quirks
     }
 }
 
@@ -234,8 +243,11 @@ public struct DevAddParams: Codable, Hashable, Sendable {
     public var deviceFeatures: String?
     /// Bus driver to bind after creation: "vhost_vdpa" or "virtio_vdpa"; default: the kernel's choice.
     public var driver: String?
+    /// A profile's name: the device presents exactly that profile (features, MTU, queue pairs, MAC policy).
+    public var profile: String?
 
-    public init(name: String, mgmtdev: String, mac: String? = nil, mtu: Int? = nil, maxVqp: Int? = nil, deviceFeatures: String? = nil, driver: String? = nil) {
+    public init(name: String, mgmtdev: String, mac: String? = nil, mtu: Int? = nil, maxVqp: Int? = nil, deviceFeatures: String? = nil, driver: String? = nil, profile: String? = nil) {
+        self.profile = profile
         self.name = name
         self.mgmtdev = mgmtdev
         self.mac = mac
@@ -246,7 +258,7 @@ public struct DevAddParams: Codable, Hashable, Sendable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case name, mgmtdev, mac, mtu, maxVqp = "max_vqp", deviceFeatures = "device_features", driver
+        case name, mgmtdev, mac, mtu, maxVqp = "max_vqp", deviceFeatures = "device_features", driver, profile
     }
 }
 

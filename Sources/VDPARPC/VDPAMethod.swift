@@ -12,6 +12,13 @@ public enum VDPAMethod: String, CaseIterable, Sendable, Codable {
     case devVstatsGet = "dev_vstats_get"
     case devSet = "dev_set"
     case devBind = "dev_bind"
+    case profileAdd = "profile_add"
+    case profileDel = "profile_del"
+    case profileList = "profile_list"
+    case profileGet = "profile_get"
+    case capsExport = "caps_export"
+    case compatCheck = "compat_check"
+    case compatBaseline = "compat_baseline"
     case eventsSubscribe = "events_subscribe"
 
     /// One line on what the method does.
@@ -28,6 +35,13 @@ public enum VDPAMethod: String, CaseIterable, Sendable, Codable {
         case .devVstatsGet: "Show a queue's vendor statistics."
         case .devSet: "Change a device's MAC address."
         case .devBind: "Bind a device to a vdpa bus driver (vhost_vdpa or virtio_vdpa) or unbind it."
+        case .profileAdd: "Add a profile (what a device presents), or replace it with a higher version."
+        case .profileDel: "Delete a profile added through the API."
+        case .profileList: "List the profiles: those added through the API and those of the profiles directory."
+        case .profileGet: "Show one profile."
+        case .capsExport: "Export this host's capabilities document: what each management device can present, after quirks."
+        case .compatCheck: "Check whether a destination can present exactly what a profile, a device or a requirement presents."
+        case .compatBaseline: "Compute the largest profile every given host can present."
         case .eventsSubscribe: "Receive device events on this connection as notifications."
         }
     }

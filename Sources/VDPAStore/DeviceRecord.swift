@@ -31,6 +31,11 @@ public struct DeviceRecord: Codable, Hashable, Sendable {
     public var deviceType: Int?
     /// The bus driver vdpad was asked to keep the device on; nil: the kernel's default.
     public var driver: String?
+    /// The profile the device was made from, and its version then.
+    public var profile: String?
+    public var profileVersion: Int?
+    /// The quirks in force on the management device when the device was made.
+    public var quirks: [String]?
     public var state: State
     public var createdAt: Date
     public var updatedAt: Date
@@ -38,8 +43,12 @@ public struct DeviceRecord: Codable, Hashable, Sendable {
     public init(
         name: String, managementBus: String?, managementName: String, macAddress: String? = nil, mtu: Int? = nil,
         maxVirtqueuePairs: Int? = nil, requestedFeatures: String? = nil, provisionedFeatures: String? = nil,
-        deviceType: Int? = nil, driver: String? = nil, state: State, createdAt: Date = Date(), updatedAt: Date = Date()
+        deviceType: Int? = nil, driver: String? = nil, profile: String? = nil, profileVersion: Int? = nil, quirks: [String]? = nil,
+        state: State, createdAt: Date = Date(), updatedAt: Date = Date()
     ) {
+        self.profile = profile
+        self.profileVersion = profileVersion
+        self.quirks = quirks
         self.name = name
         self.managementBus = managementBus
         self.managementName = managementName

@@ -61,16 +61,32 @@ public final class StateStore: Sendable {
                 table.column("updatedAt", .datetime).notNull()
             }
         }
+        migrator.registerMigration("2-profiles") { db in
+            try db.create(table: "profile") { table in
+                table.column("name", .text).primaryKey()
+                table.column("version", .integer).notNull()
+                table.column("json", .text).notNull()
+                table.column("createdAt", .datetime).notNull()
+                table.column("updatedAt", .datetime).notNull()
+            }
+        }
+        migrator.registerMigration("3-device-profile") { db in
+            try db.alter(table: "device") { table in
+                table.add(column: "profile", .text)
+                table.add(column: "profileVersion", .integer)
+                table.add(column: "quirks", .text)  // JSON array of names
+            }
+        }
         return migrator
     }
 
-    private func write<T>(_ operation: String, _ body: (Database) throws -> T) throws -> T {
+    fileprivate func write<T>(_ operation: String, _ body: (Database) throws -> T) throws -> T {
         do { return try database.write(body) } catch {
             throw StateStoreError(operation: operation, reason: "\(error)")
         }
     }
 
-    private func read<T>(_ operation: String, _ body: (Database) throws -> T) throws -> T {
+    fileprivate func read<T>(_ operation: String, _ body: (Database) throws -> T) throws -> T {
         do { return try database.read(body) } catch {
             throw StateStoreError(operation: operation, reason: "\(error)")
         }
@@ -108,6 +124,34 @@ public final class StateStore: Sendable {
     public func delete(deviceNamed name: String) throws {
         _ = try write("delete device \(name)") { try DeviceRecord.deleteOne($0, key: name) }
     }
+}
+
+extension StateStore {
+    /// Every profile record, by name.
+    public func profiles() throws -> [ProfileRecord] {
+        try read("read profiles") { try ProfileRecord.order(Column("name")).fetchAll($0) }
+    }
+
+    public func profile(named name: String) throws -> ProfileRecord? {
+        try read("read profile \(name)") { try ProfileRecord.fetchOne($0, key: name) }
+    }
+
+    /// Inserts or replaces a profile record (one transaction).
+    public func save(_ record: ProfileRecord) throws {
+        var record = record
+        record.updatedAt = Date()
+        try write("save profile \(record.name)") { try record.save($0) }
+    }
+
+    /// Removes a profile record (one transaction); false when there is none.
+    @discardableResult
+    public func delete(profileNamed name: String) throws -> Bool {
+        try write("delete profile \(name)") { try ProfileRecord.deleteOne($0, key: name) }
+    }
+}
+
+extension ProfileRecord: FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "profile"
 }
 
 extension DeviceRecord: FetchableRecord, PersistableRecord {

@@ -14,11 +14,14 @@ public final class FakeVDPAKernel: VDPAManaging {
         /// Attribute numbers the parent accepts at creation (its `config_attr_mask`).
         public var acceptedAttributes: Set<VDPAAttribute>
         public var maxVirtqueuePairs: UInt16
+        /// What sysfs says of the device behind it (driver, PCI IDs): a fixed identity.
+        public var parent: ManagementDeviceParent
 
-        public init(device: ManagementDevice, acceptedAttributes: Set<VDPAAttribute>, maxVirtqueuePairs: UInt16 = 1) {
+        public init(device: ManagementDevice, acceptedAttributes: Set<VDPAAttribute>, maxVirtqueuePairs: UInt16 = 1, parent: ManagementDeviceParent = ManagementDeviceParent()) {
             self.device = device
             self.acceptedAttributes = acceptedAttributes
             self.maxVirtqueuePairs = maxVirtqueuePairs
+            self.parent = parent
         }
     }
 
@@ -307,6 +310,10 @@ public final class FakeVDPAKernel: VDPAManaging {
             return true
         }
         if changed { notify(BusChangeNotification(action: driver == nil ? "unbind" : "bind", subsystem: "vdpa", deviceName: name)) }
+    }
+
+    public func parentDevice(of handle: ManagementDeviceHandle) async -> ManagementDeviceParent {
+        state.withLock { $0.managementDevices.first { $0.device.handle == handle }?.parent } ?? ManagementDeviceParent()
     }
 
     public func busChanges() -> AsyncStream<BusChangeNotification> {

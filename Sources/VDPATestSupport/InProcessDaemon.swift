@@ -21,6 +21,7 @@ public final class InProcessDaemon: Sendable {
 
     public init(kernel: any VDPAManaging, stateDirectory: String? = nil, restoreOnStart: Bool = true,
                 resyncInterval: Int = 3600, idleTimeout: Int = 300, maximumRequestBytes: Int = 1 << 20,
+                profilesDirectory: String? = nil, quirksDirectory: String? = nil,
                 logLevel: Logger.Level = .warning) async throws {
         let directory = stateDirectory ?? Self.temporaryDirectory()
         self.stateDirectory = directory
@@ -33,6 +34,9 @@ public final class InProcessDaemon: Sendable {
         configuration.resyncIntervalSeconds = resyncInterval
         configuration.clientIdleTimeoutSeconds = idleTimeout
         configuration.maximumRequestBytes = maximumRequestBytes
+        // Never the host's /etc/vdpad: a test sees only the policy files it gives.
+        configuration.profilesDirectory = profilesDirectory ?? directory + "/profiles.d"
+        configuration.quirksDirectory = quirksDirectory ?? directory + "/quirks.d"
         var logger = Logger(label: "vdpad-test")
         logger.logLevel = logLevel
         let daemon = try await Daemon(configuration: configuration, kernel: kernel, environment: [:], shutdownSignals: [], logger: logger)

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VDPAClient
 import VDPANetlink
+import VDPAPolicy
 import VDPARPC
 import VDPASystem
 import VDPATestSupport
@@ -41,6 +42,46 @@ extension LabTests {
             #expect(refused?.data?.extack?.contains("Some provided attributes are not supported") == true)
             _ = try await daemon.withClient { try $0.call(.devDel, DevDelParams(name: "d0"), as: DevDelResult.self) }
             #expect(try await Lab.vdpa("dev", "show", "d0").status != 0)
+            #expect(try await daemon.stop() == 0)
+        }
+
+        @Test func aDeviceFromAProfilePresentsExactlyTheProfileToTheLinuxDriver() async throws {
+            let daemon = try await SpawnedDaemon()
+            // A subset of what vdpasim_net offers (it also has MTU, CTRL_VQ, CTRL_MAC_ADDR, ANY_LAYOUT).
+            let profile = Profile(name: "lab-net", deviceType: .network, features: [.version1, .accessPlatform, .Net.mac, .Net.status], mac: .pool)
+            _ = try await daemon.withClient { try $0.call(.profileAdd, profile, as: ProfileInfo.self) }
+            let check = try await daemon.withClient {
+                try $0.call(.compatCheck, CompatCheckParams(source: .init(profile: "lab-net"), destination: .init(mgmtdev: "vdpasim_net")), as: CompatCheckResult.self)
+            }
+            #expect(check.result.answer == .superset, "\(check)")
+            let added = try await daemon.withClient {
+                try $0.call(.devAdd, DevAddParams(name: "p0", mgmtdev: "vdpasim_net", driver: "virtio_vdpa", profile: "lab-net"), as: DeviceInfo.self)
+            }
+            #expect(added.record?.profile == "lab-net")
+            #expect(added.record?.provisionedFeatures?.hex == profile.features.hexString)
+            // What iproute2 sees the kernel report.
+            let config = try #require(try await Lab.vdpaJSON("dev", "config", "show", "p0") as? [String: Any])
+            #expect((config["config"] as? [String: Any])?["p0"] != nil)
+            // What Linux's virtio_net negotiated: exactly the profile (it knows all four bits).
+            let virtio = try #require(added.virtioDevice, "log: \(daemon.log)")
+            #expect(try Lab.virtioDriverFeatures(of: virtio) == profile.features)
+
+            // A profile the simulator cannot meet (MQ, 2 queue pairs): refused before any device exists.
+            var mq = profile
+            mq.name = "lab-mq"
+            mq.features.formUnion([.Net.controlVirtqueue, .Net.multiqueue])
+            mq.queuePairs = 2
+            let mqProfile = mq
+            _ = try await daemon.withClient { try $0.call(.profileAdd, mqProfile, as: ProfileInfo.self) }
+            let refused = try await daemon.withClient { client in
+                #expect(throws: RPCErrorObject.self) {
+                    try client.call(.devAdd, DevAddParams(name: "m0", mgmtdev: "vdpasim_net", profile: "lab-mq"), as: DeviceInfo.self)
+                }
+            }
+            #expect(refused?.errorCode == .profileIncompatible)
+            #expect(refused?.data?.reasons?.first?.features == ["MQ"])
+            #expect(try await Lab.vdpa("dev", "show", "m0").status != 0)
+            _ = try await daemon.withClient { try $0.call(.devDel, DevDelParams(name: "p0"), as: DevDelResult.self) }
             #expect(try await daemon.stop() == 0)
         }
 

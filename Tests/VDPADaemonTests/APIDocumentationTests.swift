@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VDPANetlink
+import VDPAPolicy
 import VDPARPC
 import VDPATestSupport
 
@@ -95,7 +96,7 @@ struct MethodContract {
         case .daemonStatus: make(RPCEmpty.self, DaemonStatusResult.self, full: nil)
         case .mgmtdevList: make(MgmtdevListParams.self, MgmtdevListResult.self, full: MgmtdevListParams(mgmtdev: "m"))
         case .devAdd:
-            make(DevAddParams.self, DeviceInfo.self, full: DevAddParams(name: "d", mgmtdev: "m", mac: "52:54:00:00:00:01", mtu: 1500, maxVqp: 1, deviceFeatures: "0x1", driver: "vhost_vdpa"))
+            make(DevAddParams.self, DeviceInfo.self, full: DevAddParams(name: "d", mgmtdev: "m", mac: "52:54:00:00:00:01", mtu: 1500, maxVqp: 1, deviceFeatures: "0x1", driver: "vhost_vdpa", profile: "p"))
         case .devDel: make(DevDelParams.self, DevDelResult.self, full: DevDelParams(name: "d", force: true))
         case .devList: make(DevListParams.self, DevListResult.self, full: DevListParams(refresh: true))
         case .devGet: make(DeviceNameParams.self, DeviceInfo.self, full: DeviceNameParams(name: "d"))
@@ -103,6 +104,18 @@ struct MethodContract {
         case .devVstatsGet: make(DevVstatsGetParams.self, DevVstatsGetResult.self, full: DevVstatsGetParams(name: "d", qidx: 0))
         case .devSet: make(DevSetParams.self, DeviceConfigInfo.self, full: DevSetParams(name: "d", mac: "52:54:00:00:00:01"))
         case .devBind: make(DevBindParams.self, DeviceInfo.self, full: DevBindParams(name: "d", driver: "vhost_vdpa"))
+        case .profileAdd:
+            make(Profile.self, ProfileInfo.self, full: Profile(name: "p", version: 1, deviceType: .network, features: [.version1, .Net.mac, .Net.multiqueue, .Net.controlVirtqueue, .Net.mtu, .accessPlatform],
+                                                               mac: .pool, mtu: 1500, queuePairs: 2, queueSize: 256, summary: "s"))
+        case .profileDel: make(ProfileNameParams.self, ProfileDelResult.self, full: ProfileNameParams(name: "p"))
+        case .profileList: make(RPCEmpty.self, ProfileListResult.self, full: nil)
+        case .profileGet: make(ProfileNameParams.self, ProfileInfo.self, full: ProfileNameParams(name: "p"))
+        case .capsExport: make(RPCEmpty.self, CapabilitiesDocument.self, full: nil)
+        case .compatCheck:
+            make(CompatCheckParams.self, CompatCheckResult.self, full: CompatCheckParams(source: .init(profile: "p"), destination: .init(mgmtdev: "m")))
+        case .compatBaseline:
+            make(CompatBaselineParams.self, Baseline.Result.self, full: CompatBaselineParams(
+                documents: [CapabilitiesDocument(host: "h", mgmtdevs: [])], includeLocal: true, deviceType: "network", name: "b", choices: ["h": "m"]))
         case .eventsSubscribe: make(RPCEmpty.self, EventsSubscribeResult.self, full: nil)
         }
     }
@@ -278,7 +291,9 @@ func jsonObject(_ text: String) throws -> Any {
         }
         // Successes, in an order where each finds the state it needs.
         let order = ["rpc_methods", "daemon_status", "mgmtdev_list", "dev_add", "dev_get", "dev_list", "dev_config_get",
-                     "dev_set", "dev_bind", "dev_vstats_get", "dev_del", "events_subscribe"]
+                     "dev_set", "dev_bind", "dev_vstats_get", "caps_export", "dev_del",
+                     "profile_add", "profile_get", "profile_list", "compat_check", "compat_baseline", "profile_del",
+                     "events_subscribe"]
         #expect(Set(order) == Set(VDPAMethod.allCases.map(\.rawValue)))
         let kernel = FakeVDPAKernel()
         try kernel.createExternally(DeviceCreateRequest(name: "theirs", managementDevice: .init(bus: nil, name: "vdpasim_blk")))
@@ -291,10 +306,15 @@ func jsonObject(_ text: String) throws -> Any {
         }
         try await daemon.stop()
 
-        // Errors, on a daemon with vdpa0 (bound to vhost_vdpa, so not negotiated) and a device made by iproute2.
+        // Errors, on a daemon with vdpa0 (bound to vhost_vdpa, so not negotiated), a device made by
+        // iproute2, and a profile file the simulator cannot meet (it needs MQ).
         let errorKernel = FakeVDPAKernel()
         try errorKernel.createExternally(DeviceCreateRequest(name: "theirs", managementDevice: .init(bus: nil, name: "vdpasim_blk")))
-        let errorDaemon = try await InProcessDaemon(kernel: errorKernel)
+        let profiles = InProcessDaemon.temporaryDirectory("vdpad-profiles")
+        let mqProfile = Profile(name: "mq-net", deviceType: .network, features: [.version1, .accessPlatform, .Net.mac, .Net.status, .Net.controlVirtqueue, .Net.multiqueue],
+                                mac: .pool, queuePairs: 4)
+        try ProfileFile.encode(mqProfile).write(toFile: profiles + "/mq-net.json", atomically: true, encoding: .utf8)
+        let errorDaemon = try await InProcessDaemon(kernel: errorKernel, profilesDirectory: profiles)
         let setup = try #require(successes["dev_add"]?.request)
         #expect(!failures.isEmpty)
         // Params documented as required are refused when absent; optional ones are not.

@@ -20,6 +20,33 @@ import Testing
         try fm.createDirectory(atPath: "\(root)/bus/vdpa/devices/blk0/virtio3/block/vda", withIntermediateDirectories: true)
     }
 
+    @Test func readsTheParentDriverAndPCIIDsOfAManagementDevice() throws {
+        let fm = FileManager.default
+        // A PCI function with its driver, and an auxiliary sub-function under it.
+        let function = "\(root)/devices/pci0000:00/0000:00:02.0/0000:41:00.2"
+        try fm.createDirectory(atPath: function + "/mlx5_core.sf.2", withIntermediateDirectories: true)
+        for (file, value) in [("vendor", "0x15b3"), ("device", "0x101e"), ("subsystem_vendor", "0x15b3"), ("subsystem_device", "0x0051")] {
+            try (value + "\n").write(toFile: function + "/" + file, atomically: true, encoding: .utf8)
+        }
+        try fm.createDirectory(atPath: "\(root)/bus/pci/drivers/mlx5_core", withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: "\(root)/bus/auxiliary/drivers/mlx5_core.sf", withIntermediateDirectories: true)
+        try fm.createSymbolicLink(atPath: function + "/driver", withDestinationPath: "../../../../bus/pci/drivers/mlx5_core")
+        try fm.createSymbolicLink(atPath: function + "/mlx5_core.sf.2/driver", withDestinationPath: "../../../../../bus/auxiliary/drivers/mlx5_core.sf")
+        try fm.createDirectory(atPath: "\(root)/bus/pci/devices", withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: "\(root)/bus/auxiliary/devices", withIntermediateDirectories: true)
+        try fm.createSymbolicLink(atPath: "\(root)/bus/pci/devices/0000:41:00.2", withDestinationPath: "../../../devices/pci0000:00/0000:00:02.0/0000:41:00.2")
+        try fm.createSymbolicLink(atPath: "\(root)/bus/auxiliary/devices/mlx5_core.sf.2", withDestinationPath: "../../../devices/pci0000:00/0000:00:02.0/0000:41:00.2/mlx5_core.sf.2")
+
+        let sysfs = VDPASysfs(root: root)
+        #expect(sysfs.parentDevice(of: ManagementDeviceHandle(bus: "pci", name: "0000:41:00.2"))
+            == ManagementDeviceParent(driver: "mlx5_core", pciVendor: 0x15b3, pciDevice: 0x101e, pciSubsystemVendor: 0x15b3, pciSubsystemDevice: 0x0051))
+        #expect(sysfs.parentDevice(of: ManagementDeviceHandle(bus: "auxiliary", name: "mlx5_core.sf.2"))
+            == ManagementDeviceParent(driver: "mlx5_core.sf", pciVendor: 0x15b3, pciDevice: 0x101e, pciSubsystemVendor: 0x15b3, pciSubsystemDevice: 0x0051))
+        // A simulator has no bus: nothing is known.
+        #expect(sysfs.parentDevice(of: ManagementDeviceHandle(bus: nil, name: "vdpasim_net")) == ManagementDeviceParent())
+        #expect(sysfs.parentDevice(of: ManagementDeviceHandle(bus: "pci", name: "0000:99:00.0")) == ManagementDeviceParent())
+    }
+
     @Test func readsTheVhostBinding() throws {
         let binding = try VDPASysfs(root: root).binding(of: "vdpa0")
         #expect(binding == DeviceBinding(driver: .vhostVDPA, vhostDevicePath: "/dev/vhost-vdpa-3"))

@@ -27,6 +27,20 @@ import VDPAStore
         #expect(try store.devices().isEmpty)
     }
 
+    @Test func profilesAreKeptByNameWithTheirVersion() throws {
+        let path = directory()
+        let store = try StateStore(directory: path)
+        try store.save(ProfileRecord(name: "web", version: 1, json: #"{"name":"web","version":1}"#))
+        try store.save(ProfileRecord(name: "web", version: 2, json: #"{"name":"web","version":2}"#))
+        try store.save(ProfileRecord(name: "db", version: 1, json: "{}"))
+        let reopened = try StateStore(directory: path)
+        #expect(try reopened.profiles().map(\.name) == ["db", "web"])
+        #expect(try reopened.profile(named: "web")?.version == 2)
+        #expect(try reopened.delete(profileNamed: "web"))
+        #expect(try reopened.delete(profileNamed: "web") == false)
+        #expect(try reopened.profiles().map(\.name) == ["db"])
+    }
+
     @Test func usesWriteAheadLoggingWithFullSync() throws {
         let path = directory()
         _ = try StateStore(directory: path)

@@ -1,16 +1,70 @@
+import Foundation
 import VDPAClient
+import VDPAPolicy
 import VDPARPC
+import VirtioModel
+
+/// A file vdpactl was given that it cannot use (unreadable, not JSON, not the right document):
+/// nothing was sent. Each line says where.
+struct InputFileError: Error {
+    var lines: [String]
+}
 
 /// Runs one parsed ``Command`` against vdpad and prints its result.
 struct CommandRunner {
     let client: VDPAClient
     let options: GlobalOptions
     let output: OutputSink
+    let errors: OutputSink
     /// Asked after each `monitor` event whether to go on.
     let keepFollowing: @Sendable () -> Bool
 
-    func run(_ command: Command) throws {
+    /// Runs the command; the exit status it calls for (`compat` answers with its own).
+    func run(_ command: Command) throws -> ExitStatus {
         switch command {
+        case .profileShow(let name):
+            let profiles: [ProfileInfo] = if let name {
+                [try client.call(.profileGet, ProfileNameParams(name: name), as: ProfileInfo.self)]
+            } else {
+                try client.call(.profileList, as: ProfileListResult.self).profiles
+            }
+            emitDocument(profiles, text: profiles.map(Self.profileText).joined())
+        case .profileAdd(let file):
+            let profile: Profile
+            switch ProfileFile.parse(text: try Self.read(file), fileName: file) {
+            case .success(let parsed): profile = parsed
+            case .failure(let failure): throw InputFileError(lines: failure.errors.map(\.description))
+            }
+            let info = try client.call(.profileAdd, profile, as: ProfileInfo.self)
+            for warning in info.warnings { output.report(["warning: \(warning.message)"]) }
+        case .profileDel(let name):
+            _ = try client.call(.profileDel, ProfileNameParams(name: name), as: ProfileDelResult.self)
+        case .capsExport:
+            let document = try client.call(.capsExport, as: CapabilitiesDocument.self)
+            // A document to save and hand to other hosts: indented unless -j alone asks for one line.
+            output.write(Self.encode(document, pretty: !options.json || options.pretty) + "\n")
+        case .compatCheck(let spec):
+            var destination = CompatCheckParams.Destination(mgmtdev: spec.mgmtdev)
+            if let file = spec.capsFile { destination.caps = try Self.decodeFile(file, as: CapabilitiesDocument.self) }
+            let params = CompatCheckParams(source: .init(profile: spec.profile, device: spec.device), destination: destination)
+            let result = try client.call(.compatCheck, params, as: CompatCheckResult.self)
+            emitDocument(result, text: Self.compatText(result.result))
+            return ExitStatus(rawValue: result.exitCode)
+        case .compatBaseline(let files, let includeLocal, let deviceType, let name):
+            let documents = try files.map { try Self.decodeFile($0, as: CapabilitiesDocument.self) }
+            let params = CompatBaselineParams(documents: documents.isEmpty ? nil : documents, includeLocal: includeLocal ? true : nil,
+                                              deviceType: deviceType, name: name)
+            let result = try client.call(.compatBaseline, params, as: Baseline.Result.self)
+            if options.json {
+                output.write(Self.encode(result, pretty: options.pretty) + "\n")
+            } else {
+                // The profile alone on standard output, ready for `profile add`; the rest on standard error.
+                if let profile = result.profile { output.write(ProfileFile.encode(profile)) }
+                errors.report(result.sources.map { "from \($0.host): \($0.mgmtdev) \($0.features.names?.joined(separator: ",") ?? $0.features.hex ?? "")" })
+                errors.report(result.removed.map { "removed: \($0.description)" } + result.notes.map { "note: \($0)" }
+                              + result.reasons.map { "no baseline: \($0)" })
+            }
+            return result.profile == nil ? .incompatible : .success
         case .mgmtdevShow(let handle):
             let result = try client.call(.mgmtdevList, MgmtdevListParams(mgmtdev: handle), as: MgmtdevListResult.self)
             emit(JSONRenderer.mgmtdevs(result.mgmtdevs), TextRenderer.mgmtdevs(result.mgmtdevs))
@@ -47,9 +101,71 @@ struct CommandRunner {
         case .help(let topic):
             output.write(Usage.text(topic))
         }
+        return .success
     }
 
     private func emit(_ json: JSONValue, _ text: String) {
         output.write(options.json ? JSONWriter.write(json, pretty: options.pretty) + "\n" : text)
+    }
+
+    /// An API result as JSON with -j (the API's own shape), else as text.
+    private func emitDocument<T: Encodable>(_ value: T, text: String) {
+        output.write(options.json ? Self.encode(value, pretty: options.pretty) + "\n" : text)
+    }
+
+    static func encode<T: Encodable>(_ value: T, pretty: Bool) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = pretty ? [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted] : [.sortedKeys, .withoutEscapingSlashes]
+        // The API's value types encode without failing (no floats, no throwing encode).
+        return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
+    static func read(_ file: String) throws -> String {
+        do {
+            return try String(contentsOfFile: file, encoding: .utf8)
+        } catch {
+            throw InputFileError(lines: ["\(file): cannot read: \((error as NSError).localizedDescription)"])
+        }
+    }
+
+    static func decodeFile<T: Decodable>(_ file: String, as type: T.Type) throws -> T {
+        let text = try read(file)
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(text.utf8))
+        } catch {
+            throw InputFileError(lines: ["\(file): not a valid document: \(error)"])
+        }
+    }
+
+    static func profileText(_ info: ProfileInfo) -> String {
+        let profile = info.profile
+        var lines = ["\(profile.name): version \(profile.version) device_type \(profile.deviceType.typeName) source \(info.source.rawValue)"
+            + (info.file.map { " file \($0)" } ?? "")]
+        lines.append("  features \(profile.features.names(for: profile.deviceType).joined(separator: " "))")
+        var config = "  mac \(profile.mac)"
+        if let mtu = profile.mtu { config += " mtu \(mtu)" }
+        if let pairs = profile.queuePairs { config += " queue_pairs \(pairs)" }
+        if let size = profile.queueSize { config += " queue_size \(size)" }
+        lines.append(config)
+        if let summary = profile.summary { lines.append("  description \(summary)") }
+        for warning in info.warnings { lines.append("  warning \(warning.message)") }
+        return lines.map { $0 + "\n" }.joined()
+    }
+
+    static func compatText(_ result: CompatibilityResult) -> String {
+        var lines = ["\(result.answer.rawValue): \(result.mgmtdev)" + (result.host.map { " on \($0)" } ?? "")]
+        lines += result.reasons.map { "  reason: \($0.message)" }
+        if let plan = result.plan {
+            var text = "  plan: mgmtdev \(plan.mgmtdev)"
+            if let features = plan.deviceFeatures {
+                text += " device_features \(features.hex ?? "")" + (features.names.map { " (\($0.joined(separator: " ")))" } ?? "")
+            }
+            if let mtu = plan.mtu { text += " mtu \(mtu)" }
+            if let pairs = plan.maxVQP { text += " max_vqp \(pairs)" }
+            text += " mac \(plan.mac)"
+            lines.append(text)
+        }
+        lines += result.notes.map { "  note: \($0.message)" }
+        return lines.map { $0 + "\n" }.joined()
     }
 }

@@ -10,7 +10,9 @@ public enum ErrorReport {
     public static func lines(for error: RPCErrorObject) -> [String] {
         guard let data = error.data, let errno = data.errno else {
             let parameter = error.data?.parameter.map { " (parameter \($0))" } ?? ""
-            return [error.message + parameter]
+            // Several reasons (an invalid profile, an incompatible profile): one line each.
+            let reasons = (error.data?.reasons ?? []).map { "  \($0.severity.map { "\($0): " } ?? "")\($0.message)" }
+            return [error.message + parameter] + (reasons.count > 1 ? reasons : [])
         }
         var kernel = "kernel answered: \(describe(errno: errno))"
         if let name = data.errnoName { kernel += " (\(name))" }

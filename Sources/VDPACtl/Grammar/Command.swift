@@ -18,6 +18,19 @@ public enum Command: Hashable, Sendable {
     case devVstatsShow(name: String, queueIndex: UInt32)
     /// `dev bind NAME driver vhost_vdpa|virtio_vdpa|none` (`driver` nil unbinds)
     case devBind(name: String, driver: String?)
+    /// `profile show [NAME]`
+    case profileShow(name: String?)
+    /// `profile add FILE`: a profile file (`vdpad.profile/v1`), read by vdpactl.
+    case profileAdd(file: String)
+    /// `profile del NAME`
+    case profileDel(name: String)
+    /// `caps export`: this host's capabilities document.
+    case capsExport
+    /// `compat check SOURCE [to] DESTINATION`, SOURCE := `profile NAME` | `dev NAME`,
+    /// DESTINATION := `mgmtdev [BUS/]NAME` | `caps FILE [mgmtdev [BUS/]NAME]`.
+    case compatCheck(CompatCheckSpec)
+    /// `compat baseline [FILE…] [local] [type net|block] [name NAME]`
+    case compatBaseline(files: [String], includeLocal: Bool, deviceType: String?, name: String?)
     /// `daemon status`
     case daemonStatus
     /// `monitor`: follow device events until interrupted or the connection ends.
@@ -28,7 +41,32 @@ public enum Command: Hashable, Sendable {
 
 /// Which usage text a `help` word (or a grammar error) refers to.
 public enum HelpTopic: Hashable, Sendable {
-    case main, mgmtdev, dev, devConfig, devVstats, daemon, monitor
+    case main, mgmtdev, dev, devConfig, devVstats, daemon, monitor, profile, caps, compat
+}
+
+/// What `compat check` compares; the capabilities file is read when the command runs.
+public struct CompatCheckSpec: Hashable, Sendable {
+    public var profile: String?
+    public var device: String?
+    public var mgmtdev: String?
+    public var capsFile: String?
+
+    public init(profile: String? = nil, device: String? = nil, mgmtdev: String? = nil, capsFile: String? = nil) {
+        self.profile = profile
+        self.device = device
+        self.mgmtdev = mgmtdev
+        self.capsFile = capsFile
+    }
+}
+
+extension Command {
+    /// Whether the command answers with the `compat` exit statuses.
+    var isCompat: Bool {
+        switch self {
+        case .compatCheck, .compatBaseline: true
+        default: false
+        }
+    }
 }
 
 /// The bus drivers `dev add … driver` and `dev bind … driver` accept.

@@ -15,6 +15,9 @@ public enum CommandParser {
         if matches(object, "mgmtdev") { return try parseMgmtdev(&words) }
         if matches(object, "dev") { return try parseDev(&words) }
         if matches(object, "daemon") { return try parseDaemon(&words) }
+        if matches(object, "profile") { return try parseProfile(&words) }
+        if matches(object, "caps") { return try parseCaps(&words) }
+        if matches(object, "compat") { return try parseCompat(&words) }
         if matches(object, "monitor") { return try parseMonitor(&words) }
         throw GrammarError("Object \"\(object)\" not found", usage: .main)
     }
@@ -94,6 +97,8 @@ public enum CommandParser {
                     throw GrammarError("Unknown driver \"\(driver)\": expected vhost_vdpa or virtio_vdpa")
                 }
                 parameters.driver = driver
+            } else if keyword == "profile" {
+                parameters.profile = try words.value(after: keyword)
             } else {
                 throw .unknownOption(keyword)
             }
@@ -182,6 +187,90 @@ public enum CommandParser {
         guard keyword == "qidx" else { throw .unknownOption(keyword) }
         let index = try number(words.value(after: keyword, expecting: .number), for: keyword, as: UInt32.self)
         return .devVstatsShow(name: name, queueIndex: index)
+    }
+
+    // MARK: profile, caps, compat
+
+    private static func parseProfile(_ words: inout WordStream) throws(GrammarError) -> Command {
+        guard let command = words.next() else { return .profileShow(name: nil) }
+        if matches(command, "help") { return .help(.profile) }
+        if matches(command, "show") || matches(command, "list") {
+            let name = words.next()
+            if let extra = words.next() { throw .unknownOption(extra) }
+            return .profileShow(name: name)
+        }
+        if matches(command, "add") {
+            guard let file = words.next() else { throw GrammarError("profile file expected", usage: .profile) }
+            if let extra = words.next() { throw .unknownOption(extra) }
+            return .profileAdd(file: file)
+        }
+        if matches(command, "del") {
+            guard let name = words.next() else { throw GrammarError("String parameter expected", usage: .profile) }
+            if let extra = words.next() { throw .unknownOption(extra) }
+            return .profileDel(name: name)
+        }
+        throw .commandNotFound(command, usage: .profile)
+    }
+
+    private static func parseCaps(_ words: inout WordStream) throws(GrammarError) -> Command {
+        guard let command = words.next(), !matches(command, "help") else { return .help(.caps) }
+        guard matches(command, "export") else { throw .commandNotFound(command, usage: .caps) }
+        if let extra = words.next() { throw .unknownOption(extra) }
+        return .capsExport
+    }
+
+    private static func parseCompat(_ words: inout WordStream) throws(GrammarError) -> Command {
+        guard let command = words.next(), !matches(command, "help") else { return .help(.compat) }
+        if matches(command, "check") { return try parseCompatCheck(&words) }
+        if matches(command, "baseline") { return try parseCompatBaseline(&words) }
+        throw .commandNotFound(command, usage: .compat)
+    }
+
+    private static func parseCompatCheck(_ words: inout WordStream) throws(GrammarError) -> Command {
+        var spec = CompatCheckSpec()
+        while let keyword = words.next() {
+            if keyword == "profile" {
+                spec.profile = try words.value(after: keyword)
+            } else if keyword == "dev" {
+                spec.device = try words.value(after: keyword)
+            } else if matches(keyword, "mgmtdev") {
+                let handle = try words.value(after: keyword, expecting: .handle)
+                try validateManagementHandle(handle)
+                spec.mgmtdev = handle
+            } else if keyword == "caps" {
+                spec.capsFile = try words.value(after: keyword)
+            } else if keyword == "to" {
+                continue
+            } else {
+                throw .unknownOption(keyword)
+            }
+        }
+        guard (spec.profile == nil) != (spec.device == nil) else {
+            throw GrammarError("source not set: give one of profile NAME or dev NAME", usage: .compat)
+        }
+        guard spec.mgmtdev != nil || spec.capsFile != nil else {
+            throw GrammarError("destination not set: give mgmtdev [BUS/]NAME or caps FILE", usage: .compat)
+        }
+        return .compatCheck(spec)
+    }
+
+    private static func parseCompatBaseline(_ words: inout WordStream) throws(GrammarError) -> Command {
+        var files: [String] = []
+        var includeLocal = false
+        var deviceType: String?
+        var name: String?
+        while let word = words.next() {
+            switch word {
+            case "local": includeLocal = true
+            case "type": deviceType = try words.value(after: word)
+            case "name": name = try words.value(after: word)
+            default: files.append(word)
+            }
+        }
+        guard !files.isEmpty || includeLocal else {
+            throw GrammarError("no capabilities documents: give FILE… or local", usage: .compat)
+        }
+        return .compatBaseline(files: files, includeLocal: includeLocal, deviceType: deviceType, name: name)
     }
 
     // MARK: daemon, monitor

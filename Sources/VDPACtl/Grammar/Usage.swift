@@ -5,10 +5,10 @@ public enum Usage {
         case .main:
             """
             Usage: vdpactl [ OPTIONS ] OBJECT { COMMAND | help }
-            where  OBJECT := { mgmtdev | dev | daemon | monitor }
+            where  OBJECT := { mgmtdev | dev | profile | caps | compat | daemon | monitor }
                    OPTIONS := { -V[ersion] | -j[son] | -p[retty] | -h[elp] | --socket PATH }
 
-            """ + text(.mgmtdev) + text(.dev) + text(.daemon) + text(.monitor)
+            """ + text(.mgmtdev) + text(.dev) + text(.profile) + text(.caps) + text(.compat) + text(.daemon) + text(.monitor)
         case .mgmtdev:
             """
             Usage: vdpactl mgmtdev show [ [BUS/]NAME ]
@@ -21,6 +21,7 @@ public enum Usage {
                                                                    [ mac MACADDR ] [ mtu MTU ]
                                                                    [ max_vqp MAX_VQ_PAIRS ]
                                                                    [ driver { vhost_vdpa | virtio_vdpa } ]
+                                                                   [ profile PROFILE ]
                    vdpactl dev del DEV [ force ]
                    vdpactl dev set name DEV mac MACADDR
                    vdpactl dev bind DEV driver { vhost_vdpa | virtio_vdpa | none }
@@ -34,6 +35,26 @@ public enum Usage {
         case .devVstats:
             """
             Usage: vdpactl dev vstats show DEV qidx QUEUE_INDEX
+
+            """
+        case .profile:
+            """
+            Usage: vdpactl profile show [ PROFILE ]
+                   vdpactl profile add FILE
+                   vdpactl profile del PROFILE
+
+            """
+        case .caps:
+            """
+            Usage: vdpactl caps export
+
+            """
+        case .compat:
+            """
+            Usage: vdpactl compat check { profile PROFILE | dev DEV } [ to ]
+                                        { mgmtdev MANAGEMENTDEV | caps FILE [ mgmtdev MANAGEMENTDEV ] }
+                   vdpactl compat baseline [ FILE... ] [ local ] [ type { net | block } ] [ name NAME ]
+                   exit status: 0 identical, 1 superset, 2 incompatible (or no baseline), 3 error
 
             """
         case .daemon:

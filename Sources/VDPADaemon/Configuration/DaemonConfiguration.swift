@@ -13,6 +13,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var clientIdleTimeoutSeconds = 300
     public var maximumRequestBytes = 1 << 20
     public var logLevel = "info"
+    public var profilesDirectory = "/etc/vdpad/profiles.d"
+    public var quirksDirectory = "/etc/vdpad/quirks.d"
 
     public init() {}
 
@@ -34,6 +36,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         "client_idle_timeout": "seconds a silent, unsubscribed client may stay connected",
         "max_request_bytes": "longest accepted request line",
         "log_level": "trace, debug, info, notice, warning, error, critical",
+        "profiles_dir": "directory of profile files (NAME.json), read at start",
+        "quirks_dir": "directory of quirk files (*.conf), read at start",
     ]
 
     /// Applies the settings of a configuration file's text.
@@ -89,6 +93,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
             case "false", "no", "0", "off": restoreOnStart = false
             default: throw ValueError(message: "restore_on_start must be true or false")
             }
+        case "profiles_dir":
+            guard value.hasPrefix("/") else { throw ValueError(message: "profiles_dir must be an absolute path") }
+            profilesDirectory = value
+        case "quirks_dir":
+            guard value.hasPrefix("/") else { throw ValueError(message: "quirks_dir must be an absolute path") }
+            quirksDirectory = value
         case "resync_interval": resyncIntervalSeconds = try integer(1...86400)
         case "client_idle_timeout": clientIdleTimeoutSeconds = try integer(1...86400)
         case "max_request_bytes": maximumRequestBytes = try integer(1024...(64 << 20))

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import VDPANetlink
+import VDPAPolicy
 import VDPARPC
 import VDPAStore
 import VDPASystem
@@ -43,19 +44,24 @@ public actor VDPAController {
     public nonisolated let events: EventHub
     let settings: Settings
     let logger: Logger
+    /// Profiles and quirks read from their directories at start.
+    let policy: LoadedPolicy
+    /// Profiles added through the API, by name.
+    var storedProfiles: [String: StoredProfile] = [:]
     let startedAt = Date()
     private lazy var startedAtText = Timestamp.string(startedAt)
 
-    private var inventory = DeviceInventory()
-    private var records: [String: DeviceRecord] = [:]
+    var inventory = DeviceInventory()
+    var records: [String: DeviceRecord] = [:]
     private var family: VDPAFamilyStatus = .unavailable(reason: "not probed yet")
     private var lastReconcile: Date?
     private var cachedDeviceList: (generation: UInt64, recordsVersion: UInt64, bytes: [UInt8])?
     private var recordsVersion: UInt64 = 0
     private var cachedDeviceCounts: (generation: UInt64, recordsVersion: UInt64, counts: DaemonStatusResult.DeviceCounts)?
 
-    public init(kernel: any VDPAManaging, store: StateStore, events: EventHub = EventHub(), settings: Settings, logger: Logger) {
+    public init(kernel: any VDPAManaging, store: StateStore, events: EventHub = EventHub(), settings: Settings, policy: LoadedPolicy = LoadedPolicy(), logger: Logger) {
         self.kernel = kernel
+        self.policy = policy
         self.store = store
         self.events = events
         self.settings = settings
@@ -68,6 +74,7 @@ public actor VDPAController {
     @discardableResult
     public func reconcile() async throws -> ReconcileReport {
         var report = ReconcileReport()
+        try loadStoredProfiles()
         let stored = try store.devices()
         records = Dictionary(uniqueKeysWithValues: stored.map { ($0.name, $0) })
         recordsVersion &+= 1
@@ -253,7 +260,7 @@ public actor VDPAController {
     }
 
     /// Re-probes the family when it was missing (modules may have been loaded since).
-    private func ensureKernel() async throws {
+    func ensureKernel() async throws {
         if !family.isAvailable {
             family = await kernel.familyStatus()
             if family.isAvailable { await resync() }
@@ -306,7 +313,7 @@ public actor VDPAController {
             mtu: record.mtu, maxVqp: record.maxVirtqueuePairs,
             deviceFeatures: record.requestedFeatures.flatMap(VirtioFeatures.init(hex:)).map { FeatureSetInfo($0, deviceType: type) },
             provisionedFeatures: record.provisionedFeatures.flatMap(VirtioFeatures.init(hex:)).map { FeatureSetInfo($0, deviceType: type) },
-            driver: record.driver)
+            driver: record.driver, profile: record.profile, profileVersion: record.profileVersion, quirks: record.quirks)
     }
 
     public func listDevices(_ params: DevListParams) async throws -> DevListResult {
@@ -342,17 +349,26 @@ public actor VDPAController {
     }
 
     public func addDevice(_ params: DevAddParams) async throws -> DeviceInfo {
-        let request = try Self.validate(params)
+        var request = try Self.validate(params)
         let driver = try Self.parseDriver(params.driver, parameter: "driver")
         try await ensureKernel()
         if let existing = records[params.name], existing.state != .vanished {
             throw RPCErrorObject(code: .alreadyExists, message: "device \(params.name) already exists (created by vdpad)")
         }
+        // With a profile: plan against the management device and its quirks, and refuse with
+        // every reason before any device exists.
+        var provisioning: ProfileProvisioning?
+        if let name = params.profile {
+            let planned = try await planProvisioning(profile: name, params: params, request: request)
+            request = planned.request
+            provisioning = planned
+        }
         var record = DeviceRecord(
             name: request.name, managementBus: request.managementDevice.bus, managementName: request.managementDevice.name,
             macAddress: request.macAddress?.description, mtu: request.mtu.map(Int.init),
             maxVirtqueuePairs: request.maxVirtqueuePairs.map(Int.init), requestedFeatures: request.deviceFeatures?.hexString,
-            driver: driver.map { $0?.rawValue ?? "none" }, state: .creating)
+            driver: driver.map { $0?.rawValue ?? "none" }, profile: provisioning?.profile.name, profileVersion: provisioning?.profile.version,
+            quirks: provisioning?.quirks, state: .creating)
         try store.save(record)
         do {
             try await kernel.createDevice(request)
@@ -365,6 +381,15 @@ public actor VDPAController {
             if let requested = request.deviceFeatures, let reported = config.deviceFeatures, reported != requested {
                 throw RPCErrorObject(code: .verificationFailed, message:
                     "the kernel created \(request.name) with device features \(reported.hexString), not the requested \(requested.hexString)")
+            }
+            if let provisioning, let reported = config.deviceFeatures, reported != provisioning.profile.features {
+                let type = provisioning.profile.deviceType
+                let missing = provisioning.profile.features.subtracting(reported).names(for: type)
+                let extra = reported.subtracting(provisioning.profile.features).names(for: type)
+                throw RPCErrorObject(code: .verificationFailed, message:
+                    "the kernel created \(request.name) with device features \(reported.hexString), not profile \(provisioning.profile.name)'s "
+                    + "\(provisioning.profile.features.hexString) (missing: \(missing.isEmpty ? "none" : missing.joined(separator: ", ")); "
+                    + "extra: \(extra.isEmpty ? "none" : extra.joined(separator: ", ")))")
             }
             if let driver { try await kernel.bind(device: request.name, to: driver) }
             record.provisionedFeatures = config.deviceFeatures?.hexString

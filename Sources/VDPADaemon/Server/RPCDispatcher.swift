@@ -1,4 +1,5 @@
 import Foundation
+import VDPAPolicy
 import VDPARPC
 
 /// What handling one request line produced.
@@ -126,6 +127,25 @@ public struct RPCDispatcher: Sendable {
             case .devBind:
                 let p = try requiredParams(DevBindParams.self, data)
                 return .reply(try Self.encode(id: id, try await controller.bindDevice(p)))
+            case .profileAdd:
+                let p = try requiredParams(Profile.self, data)
+                return .reply(try Self.encode(id: id, try await controller.addProfile(p)))
+            case .profileDel:
+                let p = try requiredParams(ProfileNameParams.self, data)
+                return .reply(try Self.encode(id: id, try await controller.deleteProfile(p)))
+            case .profileList:
+                return .reply(try Self.encode(id: id, await controller.listProfiles()))
+            case .profileGet:
+                let p = try requiredParams(ProfileNameParams.self, data)
+                return .reply(try Self.encode(id: id, try await controller.profile(p)))
+            case .capsExport:
+                return .reply(try Self.encode(id: id, try await controller.exportCapabilities()))
+            case .compatCheck:
+                let p = try requiredParams(CompatCheckParams.self, data)
+                return .reply(try Self.encode(id: id, try await controller.checkCompatibility(p)))
+            case .compatBaseline:
+                let p = try requiredParams(CompatBaselineParams.self, data)
+                return .reply(try Self.encode(id: id, try await controller.computeBaseline(p)))
             case .eventsSubscribe:
                 return .subscribe(reply: try Self.encode(id: id, EventsSubscribeResult(subscribed: true)))
             }

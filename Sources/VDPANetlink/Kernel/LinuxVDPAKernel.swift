@@ -33,6 +33,7 @@ public final class LinuxVDPAKernel: VDPAManaging {
         try await netlink.setMACAddress(device: name, to: address)
     }
     public func binding(ofDevice name: String) async throws -> DeviceBinding { try sysfs.binding(of: name) }
+    public func parentDevice(of handle: ManagementDeviceHandle) async -> ManagementDeviceParent { sysfs.parentDevice(of: handle) }
     public func bind(device name: String, to driver: BusDriver?) async throws {
         if try sysfs.binding(of: name).driver != driver { try refuseIfHeldOpen(name, operation: "unbind") }
         try sysfs.bind(name, to: driver)

@@ -59,4 +59,12 @@ public protocol VDPAManaging: Sendable {
     func bind(device name: String, to driver: BusDriver?) async throws
     /// Bus change notifications until the stream is dropped.
     func busChanges() -> AsyncStream<BusChangeNotification>
+    /// The driver and PCI IDs of the device behind a management device, from sysfs (what
+    /// quirks match on). Never fails: what cannot be read is nil.
+    func parentDevice(of handle: ManagementDeviceHandle) async -> ManagementDeviceParent
+}
+
+extension VDPAManaging {
+    /// Nothing known: an implementation without sysfs.
+    public func parentDevice(of handle: ManagementDeviceHandle) async -> ManagementDeviceParent { ManagementDeviceParent() }
 }

@@ -28,6 +28,26 @@ public struct ManagementDeviceHandle: Hashable, Sendable, Codable, CustomStringC
 }
 
 /// A parent that can create vDPA devices (`VDPA_CMD_MGMTDEV_GET` reply).
+/// The device behind a management device, as sysfs describes it: its driver and, for PCI
+/// functions (and devices on a PCI function, such as auxiliary sub-functions), the PCI IDs.
+/// nil: not known (a simulator has no driver and no PCI IDs).
+public struct ManagementDeviceParent: Hashable, Sendable, Codable {
+    /// The name of the device's `driver` link ("mlx5_core", "pds_core").
+    public var driver: String?
+    public var pciVendor: UInt16?
+    public var pciDevice: UInt16?
+    public var pciSubsystemVendor: UInt16?
+    public var pciSubsystemDevice: UInt16?
+
+    public init(driver: String? = nil, pciVendor: UInt16? = nil, pciDevice: UInt16? = nil, pciSubsystemVendor: UInt16? = nil, pciSubsystemDevice: UInt16? = nil) {
+        self.driver = driver
+        self.pciVendor = pciVendor
+        self.pciDevice = pciDevice
+        self.pciSubsystemVendor = pciSubsystemVendor
+        self.pciSubsystemDevice = pciSubsystemDevice
+    }
+}
+
 public struct ManagementDevice: Hashable, Sendable, Codable {
     public var handle: ManagementDeviceHandle
     /// Device types it can create (VDPA_ATTR_MGMTDEV_SUPPORTED_CLASSES).

@@ -1,5 +1,14 @@
 import VDPASystem
 
+extension StringProtocol {
+    fileprivate func trimmingCharacters(in set: String) -> String {
+        var result = Substring(self)
+        while let first = result.first, set.contains(first) { result = result.dropFirst() }
+        while let last = result.last, set.contains(last) { result = result.dropLast() }
+        return String(result)
+    }
+}
+
 /// The vdpa bus in sysfs (Documentation/ABI/testing/sysfs-bus-vdpa): which driver a
 /// device is bound to, bind/unbind, and the host device nodes a binding creates.
 ///
@@ -71,6 +80,37 @@ public struct VDPASysfs: Sendable {
     /// The drivers registered on the vdpa bus.
     public func availableDrivers() -> [BusDriver] {
         ((try? FileSystem.listDirectory(driversDirectory)) ?? []).map(BusDriver.init(rawValue:))
+    }
+
+    /// The driver and PCI IDs of a management device's device: `/sys/bus/BUS/devices/NAME`,
+    /// its `driver` link, and the `vendor`, `device`, `subsystem_vendor`, `subsystem_device`
+    /// files of the device itself (a PCI function) or of its parent (a device on a PCI
+    /// function, such as an auxiliary sub-function). Devices without a bus (simulators, VDUSE)
+    /// have neither.
+    public func parentDevice(of handle: ManagementDeviceHandle) -> ManagementDeviceParent {
+        guard let bus = handle.bus else { return ManagementDeviceParent() }
+        let busDevices = root + "/bus/" + bus + "/devices"
+        let device = busDevices + "/" + handle.name
+        guard FileSystem.isDirectory(device) else { return ManagementDeviceParent() }
+        var parent = ManagementDeviceParent()
+        if let target = try? FileSystem.readLink(device + "/driver") { parent.driver = Self.lastComponent(target) }
+        func id(_ directory: String, _ file: String) -> UInt16? {
+            guard let text = try? FileSystem.readText(directory + "/" + file) else { return nil }
+            var digits = Substring(text.trimmingCharacters(in: "\n \t"))
+            if digits.hasPrefix("0x") { digits = digits.dropFirst(2) }
+            return UInt16(digits, radix: 16)
+        }
+        var pciDirectory = device
+        if id(device, "vendor") == nil, let link = try? FileSystem.readLink(device) {
+            // The device's sysfs directory is a child of its parent's: drop the last component.
+            let target = link.hasPrefix("/") ? link : busDevices + "/" + link
+            pciDirectory = String(target[..<(target.lastIndex(of: "/") ?? target.endIndex)])
+        }
+        parent.pciVendor = id(pciDirectory, "vendor")
+        parent.pciDevice = id(pciDirectory, "device")
+        parent.pciSubsystemVendor = id(pciDirectory, "subsystem_vendor")
+        parent.pciSubsystemDevice = id(pciDirectory, "subsystem_device")
+        return parent
     }
 
     static func lastComponent(_ path: String) -> String {
