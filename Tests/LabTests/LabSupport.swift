@@ -104,8 +104,14 @@ final class SpawnedDaemon: Sendable {
     let logPath: String
     private let process: Process
 
-    init(directory: String? = nil, restoreOnStart: Bool = true) async throws {
+    /// `configuration`: the text of a vdpad.conf to start with (default: none).
+    init(directory: String? = nil, restoreOnStart: Bool = true, configuration: String? = nil) async throws {
         let directory = directory ?? InProcessDaemon.temporaryDirectory("vdpad-lab")
+        var configPath = "/nonexistent"
+        if let configuration {
+            configPath = directory + "/vdpad.conf"
+            try configuration.write(toFile: configPath, atomically: true, encoding: .utf8)
+        }
         self.directory = directory
         socketPath = directory + "/vdpad.sock"
         stateDirectory = directory + "/state"
@@ -113,7 +119,7 @@ final class SpawnedDaemon: Sendable {
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Lab.buildDirectory + "/vdpad")
-        process.arguments = ["--config", "/nonexistent", "--socket", socketPath, "--state-dir", stateDirectory,
+        process.arguments = ["--config", configPath, "--socket", socketPath, "--state-dir", stateDirectory,
                              "--restore-on-start", restoreOnStart ? "true" : "false", "--log-level", "debug",
                              "--resync-interval", "2"]
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
