@@ -32,6 +32,30 @@ func quirks(_ text: String) -> QuirkDatabase {
     action = cap queue_pairs 4
     """)
 
+    @Test func quirksShapeEveryDevAddAndAreRecorded() async throws {
+        let kernel = FakeVDPAKernel(managementDevices: [pciNet])
+        let controller = try await makeController(kernel: kernel, policy: LoadedPolicy(quirks: noAnnounce))
+        // No profile, no device_features: the bit the quirk clears is masked.
+        let plain = try await controller.addDevice(DevAddParams(name: "q0", mgmtdev: "pci/0000:41:00.2"))
+        #expect(plain.record?.quirks == ["no-announce"])
+        let provisioned = try #require(plain.record?.provisionedFeatures?.features)
+        #expect(!provisioned.contains(VirtioFeatures.Net.guestAnnounce))
+        #expect(provisioned == VirtioFeatures(rawValue: 0x3_0063_0028).subtracting(VirtioFeatures.Net.guestAnnounce))
+        // Asking for the cleared bit, or over the cap, is refused before any device exists.
+        await expectAPIError(.invalidParams) {
+            _ = try await controller.addDevice(DevAddParams(name: "q1", mgmtdev: "pci/0000:41:00.2", deviceFeatures: "0x300630028"))
+        }
+        await expectAPIError(.invalidParams) {
+            _ = try await controller.addDevice(DevAddParams(name: "q2", mgmtdev: "pci/0000:41:00.2", maxVqp: 8))
+        }
+        #expect(try await kernel.devices().map(\.name) == ["q0"])
+        // A management device no quirk matches is left as it is.
+        let simulator = try await makeController(kernel: FakeVDPAKernel(), policy: LoadedPolicy(quirks: noAnnounce))
+        let untouched = try await simulator.addDevice(DevAddParams(name: "s0", mgmtdev: "vdpasim_net"))
+        #expect(untouched.record?.quirks == nil)
+        #expect(untouched.record?.deviceFeatures == nil)
+    }
+
     @Test func theCapabilitiesDocumentHasTheSysfsIdentityAndTheQuirksInForce() async throws {
         let kernel = FakeVDPAKernel(managementDevices: [FakeVDPAKernel.simulatorNet, pciNet])
         let controller = try await makeController(kernel: kernel, policy: LoadedPolicy(quirks: noAnnounce))

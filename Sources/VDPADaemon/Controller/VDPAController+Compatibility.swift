@@ -86,6 +86,41 @@ extension VDPAController {
     /// How `dev_add` with a profile provisions the device: the attributes of the check's plan
     /// (the MAC from the request or, for the `pool` policy, a new locally administered one),
     /// or `profile_incompatible` with every reason.
+    /// Without a profile, the quirks in force on the management device still shape every new
+    /// device: bits they clear are masked through `device_features` (or refused when the caller
+    /// asked for them), their caps on MTU and queue pairs hold, and the device records their
+    /// names. Bits a quirk sets change what vdpad promises (capabilities, compatibility), not what
+    /// the kernel is asked for: it would refuse bits the parent does not offer.
+    func applyQuirks(to request: DeviceCreateRequest) async throws -> (request: DeviceCreateRequest, quirks: [String]) {
+        guard !policy.quirks.quirks.isEmpty else { return (request, []) }
+        let device = try await kernel.managementDevice(request.managementDevice)
+        let capabilities = await capabilities(of: device)
+        let type: VirtioDeviceType = device.supportedClasses.count == 1 ? device.supportedClasses[0] : .network
+        guard let entry = capabilities.capabilities(for: type), !entry.quirks.isEmpty else { return (request, []) }
+        let names = entry.quirks.map(\.name)
+        let quirkList = names.joined(separator: ", ")
+        var request = request
+        let offered = entry.supportedFeatures ?? entry.features
+        let cleared = offered.subtracting(entry.features)
+        if !cleared.isEmpty {
+            if let asked = request.deviceFeatures {
+                let conflict = asked.intersection(cleared)
+                guard conflict.isEmpty else {
+                    throw APIError.invalidParams("device_features asks for \(conflict.names(for: type).joined(separator: ", ")), which quirk(s) \(quirkList) remove on \(request.managementDevice)", parameter: "device_features")
+                }
+            } else {
+                request.deviceFeatures = FeatureRules.repaired(offered.intersection(entry.features), deviceType: type).features
+            }
+        }
+        if let cap = entry.limits.maxMTU, let mtu = request.mtu, Int(mtu) > cap {
+            throw APIError.invalidParams("mtu \(mtu) is over \(cap), the cap of quirk(s) \(quirkList) on \(request.managementDevice)", parameter: "mtu")
+        }
+        if let cap = entry.limits.maxQueuePairs, let pairs = request.maxVirtqueuePairs, Int(pairs) > cap {
+            throw APIError.invalidParams("max_vqp \(pairs) is over \(cap), the cap of quirk(s) \(quirkList) on \(request.managementDevice)", parameter: "max_vqp")
+        }
+        return (request, names)
+    }
+
     func planProvisioning(profile name: String, params: DevAddParams, request: DeviceCreateRequest) async throws -> ProfileProvisioning {
         for (given, parameter) in [(params.mtu != nil, "mtu"), (params.maxVqp != nil, "max_vqp"), (params.deviceFeatures != nil, "device_features")] where given {
             throw APIError.invalidParams("\(parameter) comes from the profile; leave it out with profile", parameter: parameter)

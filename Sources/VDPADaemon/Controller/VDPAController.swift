@@ -358,17 +358,23 @@ public actor VDPAController {
         // With a profile: plan against the management device and its quirks, and refuse with
         // every reason before any device exists.
         var provisioning: ProfileProvisioning?
+        var quirks: [String]?
         if let name = params.profile {
             let planned = try await planProvisioning(profile: name, params: params, request: request)
             request = planned.request
             provisioning = planned
+            quirks = planned.quirks
+        } else {
+            let shaped = try await applyQuirks(to: request)
+            request = shaped.request
+            quirks = shaped.quirks.isEmpty ? nil : shaped.quirks
         }
         var record = DeviceRecord(
             name: request.name, managementBus: request.managementDevice.bus, managementName: request.managementDevice.name,
             macAddress: request.macAddress?.description, mtu: request.mtu.map(Int.init),
             maxVirtqueuePairs: request.maxVirtqueuePairs.map(Int.init), requestedFeatures: request.deviceFeatures?.hexString,
             driver: driver.map { $0?.rawValue ?? "none" }, profile: provisioning?.profile.name, profileVersion: provisioning?.profile.version,
-            quirks: provisioning?.quirks, state: .creating)
+            quirks: quirks, state: .creating)
         try store.save(record)
         do {
             try await kernel.createDevice(request)
