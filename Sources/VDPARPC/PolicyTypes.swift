@@ -155,3 +155,68 @@ public struct CompatBaselineParams: Codable, Hashable, Sendable {
         case documents, includeLocal = "include_local", deviceType = "device_type", name, choices
     }
 }
+
+// MARK: quirk_list, quirk_test
+
+/// A quirk as the API shows it.
+public struct QuirkInfo: Codable, Hashable, Sendable {
+    public var name: String
+    public var file: String
+    public var line: Int
+    public var summary: String?
+    public var match: QuirkMatch
+    /// The actions in the file's own words ("clear GUEST_ANNOUNCE", "cap mtu 9000").
+    public var actions: [String]
+    /// Management devices of this host it applies to ("[BUS/]NAME").
+    public var appliesTo: [String]
+
+    public init(_ quirk: Quirk, appliesTo: [String]) {
+        name = quirk.name
+        file = quirk.file
+        line = quirk.line
+        summary = quirk.summary
+        match = quirk.match
+        actions = quirk.actions.map { QuirkInfo.describe($0, deviceType: quirk.match.deviceType) }
+        self.appliesTo = appliesTo
+    }
+
+    public static func describe(_ action: QuirkAction, deviceType: VirtioDeviceType?) -> String {
+        switch action {
+        case .set(let features): "set " + features.names(for: deviceType).joined(separator: ", ")
+        case .clear(let features): "clear " + features.names(for: deviceType).joined(separator: ", ")
+        case .capMTU(let value): "cap mtu \(value)"
+        case .capQueuePairs(let value): "cap queue_pairs \(value)"
+        case .capQueueSize(let value): "cap queue_size \(value)"
+        case .deny(let attribute): "deny \(attribute.rawValue)"
+        }
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case name, file, line, summary, match, actions, appliesTo = "applies_to"
+    }
+}
+
+public struct QuirkListResult: Codable, Hashable, Sendable {
+    public var quirks: [QuirkInfo]
+    /// Problems in the quirk files (each skipped quirk once, with file and line).
+    public var errors: [PolicyFileError]
+    public init(quirks: [QuirkInfo], errors: [PolicyFileError]) {
+        self.quirks = quirks
+        self.errors = errors
+    }
+}
+
+public struct QuirkTestParams: Codable, Hashable, Sendable {
+    /// The text of a quirk file.
+    public var text: String
+    /// The name to report errors under (default "quirk-test.conf").
+    public var fileName: String?
+    public init(text: String, fileName: String? = nil) {
+        self.text = text
+        self.fileName = fileName
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case text, fileName = "file_name"
+    }
+}

@@ -19,6 +19,8 @@ public enum VDPAMethod: String, CaseIterable, Sendable, Codable {
     case capsExport = "caps_export"
     case compatCheck = "compat_check"
     case compatBaseline = "compat_baseline"
+    case quirkList = "quirk_list"
+    case quirkTest = "quirk_test"
     case eventsSubscribe = "events_subscribe"
 
     /// One line on what the method does.
@@ -35,6 +37,8 @@ public enum VDPAMethod: String, CaseIterable, Sendable, Codable {
         case .devVstatsGet: "Show a queue's vendor statistics."
         case .devSet: "Change a device's MAC address."
         case .devBind: "Bind a device to a vdpa bus driver (vhost_vdpa or virtio_vdpa) or unbind it."
+        case .quirkList: "List the quirks in force, where each comes from and which management devices it applies to."
+        case .quirkTest: "Check a quirk file without installing it: its errors, and what it would apply to on this host."
         case .profileAdd: "Add a profile (what a device presents), or replace it with a higher version."
         case .profileDel: "Delete a profile added through the API."
         case .profileList: "List the profiles: those added through the API and those of the profiles directory."

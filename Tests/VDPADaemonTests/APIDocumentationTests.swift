@@ -116,6 +116,8 @@ struct MethodContract {
         case .compatBaseline:
             make(CompatBaselineParams.self, Baseline.Result.self, full: CompatBaselineParams(
                 documents: [CapabilitiesDocument(host: "h", mgmtdevs: [])], includeLocal: true, deviceType: "network", name: "b", choices: ["h": "m"]))
+        case .quirkList: make(RPCEmpty.self, QuirkListResult.self, full: nil)
+        case .quirkTest: make(QuirkTestParams.self, QuirkListResult.self, full: QuirkTestParams(text: "", fileName: "f.conf"))
         case .eventsSubscribe: make(RPCEmpty.self, EventsSubscribeResult.self, full: nil)
         }
     }
@@ -293,6 +295,7 @@ func jsonObject(_ text: String) throws -> Any {
         let order = ["rpc_methods", "daemon_status", "mgmtdev_list", "dev_add", "dev_get", "dev_list", "dev_config_get",
                      "dev_set", "dev_bind", "dev_vstats_get", "caps_export", "dev_del",
                      "profile_add", "profile_get", "profile_list", "compat_check", "compat_baseline", "profile_del",
+                     "quirk_list", "quirk_test",
                      "events_subscribe"]
         #expect(Set(order) == Set(VDPAMethod.allCases.map(\.rawValue)))
         let kernel = FakeVDPAKernel()

@@ -92,3 +92,37 @@ import VirtioModel
         try await daemon.stop()
     }
 }
+
+/// `quirk show` and `quirk test`.
+@Suite struct QuirkCommandTests {
+    @Test func grammar() throws {
+        #expect(try CommandParser.parse(["quirk", "show"]) == .quirkShow)
+        #expect(try CommandParser.parse(["quirk", "test", "/tmp/q.conf"]) == .quirkTest(file: "/tmp/q.conf"))
+        #expect(throws: GrammarError.self) { try CommandParser.parse(["quirk", "test"]) }
+        #expect(throws: GrammarError.self) { try CommandParser.parse(["quirk", "frob"]) }
+    }
+
+    @Test func testAFileAgainstTheDaemonsManagementDevices() async throws {
+        let directory = InProcessDaemon.temporaryDirectory()
+        let daemon = try await InProcessDaemon(kernel: FakeVDPAKernel())
+        try """
+        [quirk sim-no-status]
+        match.mgmtdev = vdpasim_net
+        match.class = net
+        action = clear STATUS
+        """.write(toFile: directory + "/good.conf", atomically: true, encoding: .utf8)
+        let good = try await daemon.vdpactl("quirk", "test", directory + "/good.conf")
+        #expect(good.status == .success, "\(good)")
+        #expect(good.stdout == "sim-no-status: \(directory)/good.conf:1\n  actions clear STATUS\n  applies_to vdpasim_net\n")
+
+        try "[quirk broken]\naction = clear NO_SUCH_BIT\n".write(toFile: directory + "/bad.conf", atomically: true, encoding: .utf8)
+        let bad = try await daemon.vdpactl("quirk", "test", directory + "/bad.conf")
+        #expect(bad.status == .refused)
+        #expect(bad.stderr.contains("bad.conf:"), "\(bad)")
+
+        let shown = try await daemon.vdpactl("-j", "quirk", "show")
+        #expect(shown.status == .success)
+        #expect(shown.stdout == #"{"errors":[],"quirks":[]}"# + "\n")
+        try await daemon.stop()
+    }
+}

@@ -36,13 +36,18 @@ struct CommandRunner {
             case .failure(let failure): throw InputFileError(lines: failure.errors.map(\.description))
             }
             let info = try client.call(.profileAdd, profile, as: ProfileInfo.self)
-            for warning in info.warnings { output.report(["warning: \(warning.message)"]) }
+            for warning in info.warnings { errors.report(["warning: \(warning.message)"]) }
         case .profileDel(let name):
             _ = try client.call(.profileDel, ProfileNameParams(name: name), as: ProfileDelResult.self)
         case .capsExport:
             let document = try client.call(.capsExport, as: CapabilitiesDocument.self)
             // A document to save and hand to other hosts: indented unless -j alone asks for one line.
             output.write(Self.encode(document, pretty: !options.json || options.pretty) + "\n")
+        case .quirkShow:
+            return report(try client.call(.quirkList, as: QuirkListResult.self))
+        case .quirkTest(let file):
+            let text = try Self.read(file)
+            return report(try client.call(.quirkTest, QuirkTestParams(text: text, fileName: file), as: QuirkListResult.self))
         case .compatCheck(let spec):
             var destination = CompatCheckParams.Destination(mgmtdev: spec.mgmtdev)
             if let file = spec.capsFile { destination.caps = try Self.decodeFile(file, as: CapabilitiesDocument.self) }
@@ -111,6 +116,24 @@ struct CommandRunner {
     /// An API result as JSON with -j (the API's own shape), else as text.
     private func emitDocument<T: Encodable>(_ value: T, text: String) {
         output.write(options.json ? Self.encode(value, pretty: options.pretty) + "\n" : text)
+    }
+
+    /// Quirks as text (one paragraph each) or JSON; errors go to stderr, and make the exit
+    /// status "refused".
+    private func report(_ result: QuirkListResult) -> ExitStatus {
+        if options.json {
+            output.write(Self.encode(result, pretty: options.pretty) + "\n")
+        } else {
+            for quirk in result.quirks {
+                var lines = ["\(quirk.name): \(quirk.file):\(quirk.line)"]
+                if let summary = quirk.summary { lines.append("  summary \(summary)") }
+                lines.append("  actions " + quirk.actions.joined(separator: "; "))
+                lines.append("  applies_to " + (quirk.appliesTo.isEmpty ? "(no management device of this host)" : quirk.appliesTo.joined(separator: " ")))
+                output.write(lines.joined(separator: "\n") + "\n")
+            }
+        }
+        errors.report(result.errors.map(\.description))
+        return result.errors.isEmpty ? .success : .refused
     }
 
     static func encode<T: Encodable>(_ value: T, pretty: Bool) -> String {

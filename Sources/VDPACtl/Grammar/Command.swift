@@ -26,6 +26,10 @@ public enum Command: Hashable, Sendable {
     case profileDel(name: String)
     /// `caps export`: this host's capabilities document.
     case capsExport
+    /// `quirk show`: the quirks in force and where they apply.
+    case quirkShow
+    /// `quirk test FILE`: a quirk file checked by the daemon, not installed.
+    case quirkTest(file: String)
     /// `compat check SOURCE [to] DESTINATION`, SOURCE := `profile NAME` | `dev NAME`,
     /// DESTINATION := `mgmtdev [BUS/]NAME` | `caps FILE [mgmtdev [BUS/]NAME]`.
     case compatCheck(CompatCheckSpec)
@@ -41,7 +45,7 @@ public enum Command: Hashable, Sendable {
 
 /// Which usage text a `help` word (or a grammar error) refers to.
 public enum HelpTopic: Hashable, Sendable {
-    case main, mgmtdev, dev, devConfig, devVstats, daemon, monitor, profile, caps, compat
+    case main, mgmtdev, dev, devConfig, devVstats, daemon, monitor, profile, caps, compat, quirk
 }
 
 /// What `compat check` compares; the capabilities file is read when the command runs.

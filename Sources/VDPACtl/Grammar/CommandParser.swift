@@ -17,6 +17,7 @@ public enum CommandParser {
         if matches(object, "daemon") { return try parseDaemon(&words) }
         if matches(object, "profile") { return try parseProfile(&words) }
         if matches(object, "caps") { return try parseCaps(&words) }
+        if matches(object, "quirk") { return try parseQuirk(&words) }
         if matches(object, "compat") { return try parseCompat(&words) }
         if matches(object, "monitor") { return try parseMonitor(&words) }
         throw GrammarError("Object \"\(object)\" not found", usage: .main)
@@ -217,6 +218,20 @@ public enum CommandParser {
         guard matches(command, "export") else { throw .commandNotFound(command, usage: .caps) }
         if let extra = words.next() { throw .unknownOption(extra) }
         return .capsExport
+    }
+
+    private static func parseQuirk(_ words: inout WordStream) throws(GrammarError) -> Command {
+        guard let command = words.next(), !matches(command, "help") else { return .help(.quirk) }
+        if matches(command, "show") || matches(command, "list") {
+            if let extra = words.next() { throw .unknownOption(extra) }
+            return .quirkShow
+        }
+        if command == "test" {
+            guard let file = words.next() else { throw GrammarError("quirk file is not set.", usage: .quirk) }
+            if let extra = words.next() { throw .unknownOption(extra) }
+            return .quirkTest(file: file)
+        }
+        throw .commandNotFound(command, usage: .quirk)
     }
 
     private static func parseCompat(_ words: inout WordStream) throws(GrammarError) -> Command {

@@ -5,10 +5,10 @@ public enum Usage {
         case .main:
             """
             Usage: vdpactl [ OPTIONS ] OBJECT { COMMAND | help }
-            where  OBJECT := { mgmtdev | dev | profile | caps | compat | daemon | monitor }
+            where  OBJECT := { mgmtdev | dev | profile | caps | compat | quirk | daemon | monitor }
                    OPTIONS := { -V[ersion] | -j[son] | -p[retty] | -h[elp] | --socket PATH }
 
-            """ + text(.mgmtdev) + text(.dev) + text(.profile) + text(.caps) + text(.compat) + text(.daemon) + text(.monitor)
+            """ + text(.mgmtdev) + text(.dev) + text(.profile) + text(.caps) + text(.compat) + text(.quirk) + text(.daemon) + text(.monitor)
         case .mgmtdev:
             """
             Usage: vdpactl mgmtdev show [ [BUS/]NAME ]
@@ -55,6 +55,13 @@ public enum Usage {
                                         { mgmtdev MANAGEMENTDEV | caps FILE [ mgmtdev MANAGEMENTDEV ] }
                    vdpactl compat baseline [ FILE... ] [ local ] [ type { net | block } ] [ name NAME ]
                    exit status: 0 identical, 1 superset, 2 incompatible (or no baseline), 3 error
+
+            """
+        case .quirk:
+            """
+            Usage: vdpactl quirk show
+                   vdpactl quirk test FILE
+                   exit status of test: 0 the file is good, 2 it has errors
 
             """
         case .daemon:

@@ -18,6 +18,8 @@ public struct LoadedPolicy: Sendable {
 
     public var profiles: [FileProfile]
     public var quirks: QuirkDatabase
+    /// What was wrong in the quirk files (those quirks were skipped).
+    public var quirkErrors: [PolicyFileError] = []
 
     public init(profiles: [FileProfile] = [], quirks: QuirkDatabase = QuirkDatabase()) {
         self.profiles = profiles
@@ -59,6 +61,7 @@ public struct LoadedPolicy: Sendable {
                 logger.error("Ignoring a bad quirk", metadata: ["error": "\(error)"])
             }
             policy.quirks = database
+            policy.quirkErrors = errors
             if !database.quirks.isEmpty {
                 logger.info("Loaded quirks", metadata: ["directory": "\(quirksDirectory)", "quirks": "\(database.quirks.map(\.name))"])
             }

@@ -86,6 +86,33 @@ extension VDPAController {
     /// How `dev_add` with a profile provisions the device: the attributes of the check's plan
     /// (the MAC from the request or, for the `pool` policy, a new locally administered one),
     /// or `profile_incompatible` with every reason.
+    // MARK: API: quirks
+
+    /// The quirks in force (from `quirks_dir` at start) and where they apply on this host.
+    public func listQuirks() async throws -> QuirkListResult {
+        QuirkListResult(quirks: try await describe(policy.quirks.quirks), errors: policy.quirkErrors)
+    }
+
+    /// A quirk file checked without installing it.
+    public func testQuirks(_ params: QuirkTestParams) async throws -> QuirkListResult {
+        let (database, errors) = QuirkDatabase.load([(params.fileName ?? "quirk-test.conf", params.text)])
+        return QuirkListResult(quirks: try await describe(database.quirks), errors: errors)
+    }
+
+    private func describe(_ quirks: [Quirk]) async throws -> [QuirkInfo] {
+        var identities: [(DeviceIdentity, [VirtioDeviceType])] = []
+        if family.isAvailable {
+            for device in try await kernel.managementDevices() {
+                identities.append(((await capabilities(of: device)).identity, device.supportedClasses))
+            }
+        }
+        return quirks.map { quirk in
+            QuirkInfo(quirk, appliesTo: identities.filter { identity, classes in
+                classes.contains { quirk.match.matches(identity, deviceType: $0) }
+            }.map { $0.0.handle })
+        }
+    }
+
     /// Without a profile, the quirks in force on the management device still shape every new
     /// device: bits they clear are masked through `device_features` (or refused when the caller
     /// asked for them), their caps on MTU and queue pairs hold, and the device records their

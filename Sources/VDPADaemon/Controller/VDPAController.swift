@@ -53,7 +53,7 @@ public actor VDPAController {
 
     var inventory = DeviceInventory()
     var records: [String: DeviceRecord] = [:]
-    private var family: VDPAFamilyStatus = .unavailable(reason: "not probed yet")
+    private(set) var family: VDPAFamilyStatus = .unavailable(reason: "not probed yet")
     private var lastReconcile: Date?
     private var cachedDeviceList: (generation: UInt64, recordsVersion: UInt64, bytes: [UInt8])?
     private var recordsVersion: UInt64 = 0

@@ -146,6 +146,11 @@ public struct RPCDispatcher: Sendable {
             case .compatBaseline:
                 let p = try requiredParams(CompatBaselineParams.self, data)
                 return .reply(try Self.encode(id: id, try await controller.computeBaseline(p)))
+            case .quirkList:
+                return .reply(try Self.encode(id: id, try await controller.listQuirks()))
+            case .quirkTest:
+                let p = try requiredParams(QuirkTestParams.self, data)
+                return .reply(try Self.encode(id: id, try await controller.testQuirks(p)))
             case .eventsSubscribe:
                 return .subscribe(reply: try Self.encode(id: id, EventsSubscribeResult(subscribed: true)))
             }
