@@ -207,16 +207,11 @@ func retryingOnInterruptAllowingWouldBlock(_ operation: StaticString, _ body: ()
     }
 }
 
-/// `ioctl(fd, request, &ifreq)` where the caller built the `struct ifreq` bytes
-/// (TUNSETIFF). The kernel may write the chosen name back into `request`.
-func system_ioctlInterfaceRequest(_ fd: Int32, _ request: UInt, _ ifreq: UnsafeMutableRawBufferPointer, path: String) throws {
-    _ = try retryingOnInterrupt("ioctl", path: path) { CVhost_ioctl_pointer(fd, request, ifreq.baseAddress) }
-}
-
-/// `ioctl(fd, request, &value)` for ioctls taking a pointer to an int (TUNSETVNETHDRSZ).
-func system_ioctlIntPointer(_ fd: Int32, _ request: UInt, _ value: Int32, path: String) throws {
-    var value = value
-    _ = try retryingOnInterrupt("ioctl", path: path) { CVhost_ioctl_pointer(fd, request, &value) }
+/// `ioctl(fd, request, argument)` with a pointer argument (or NULL): the struct or int the
+/// ioctl reads and may write back (TUNSETIFF's ifreq, TUNSETVNETHDRSZ's int, the vhost
+/// structs). `operation` names it in errors.
+func system_ioctlPointer(_ fd: Int32, _ request: UInt, _ argument: UnsafeMutableRawPointer?, operation: StaticString, path: String) throws {
+    _ = try retryingOnInterrupt(operation, path: path) { CVhost_ioctl_pointer(fd, request, argument) }
 }
 
 /// `ioctl(fd, request, value)` for ioctls taking an unsigned long by value (TUNSETOFFLOAD).
@@ -298,11 +293,6 @@ struct NetlinkSocketAddress {
 }
 
 // MARK: vhost-vdpa character devices, shared memory
-
-/// `ioctl(fd, request, argument)` with a pointer argument (or NULL), named `operation` in errors.
-func system_ioctlPointer(_ fd: Int32, _ request: UInt, _ argument: UnsafeMutableRawPointer?, operation: StaticString, path: String) throws {
-    _ = try retryingOnInterrupt(operation, path: path) { CVhost_ioctl_pointer(fd, request, argument) }
-}
 
 /// `memfd_create(name, MFD_CLOEXEC)`.
 func system_memfdCreate(_ name: String) throws -> Int32 {

@@ -53,10 +53,13 @@ public final class TapDevice: Sendable {
             if multiQueue { flags |= CVhost_IFF_MULTI_QUEUE }
             // SAFETY: ifr_flags is a short at CVhost_offsetof_ifreq_flags inside the ifreq buffer.
             request.storeBytes(of: flags, toByteOffset: Int(CVhost_offsetof_ifreq_flags), as: Int16.self)
-            try system_ioctlInterfaceRequest(fd, CVhost_TUNSETIFF, request, path: devicePath)
+            try system_ioctlPointer(fd, CVhost_TUNSETIFF, request.baseAddress, operation: "ioctl", path: devicePath)
             let chosen = request.prefix(Int(CVhost_IFNAMSIZ)).prefix { $0 != 0 }
             self.name = String(decoding: chosen, as: UTF8.self)
-            try system_ioctlIntPointer(fd, CVhost_TUNSETVNETHDRSZ, Self.virtioHeaderSize, path: devicePath)
+            var headerSize = Self.virtioHeaderSize
+            try withUnsafeMutableBytes(of: &headerSize) { size in
+                try system_ioctlPointer(fd, CVhost_TUNSETVNETHDRSZ, size.baseAddress, operation: "ioctl", path: devicePath)
+            }
         } catch {
             system_close(fd)
             throw error

@@ -2,7 +2,7 @@ import Virtqueue
 
 /// Heap-backed guest memory for tests, benchmarks and the fuzzer: owns its
 /// allocations (zero-filled) and exposes them as ``GuestMemoryRegions``.
-public final class HeapGuestMemory: GuestMemory, @unchecked Sendable {
+public final class HeapGuestMemory: HostMappedGuestMemory, @unchecked Sendable {
     // SAFETY (type level): the allocations live exactly as long as this
     // object; `regions` points into them and is only used through `self`.
     public let regions: GuestMemoryRegions
@@ -56,22 +56,7 @@ public final class HeapGuestMemory: GuestMemory, @unchecked Sendable {
     @inlinable public func checkRange(_ address: GuestAddress, length: UInt64, requireContiguous: Bool) throws(GuestMemoryError) {
         try regions.checkRange(address, length: length, requireContiguous: requireContiguous)
     }
-    @inlinable public func loadRaw<T: BitwiseCopyable>(_ type: T.Type, at address: GuestAddress) throws(GuestMemoryError) -> T {
-        try regions.loadRaw(type, at: address)
-    }
-    @inlinable public func storeRaw<T: BitwiseCopyable>(_ value: T, at address: GuestAddress) throws(GuestMemoryError) {
-        try regions.storeRaw(value, at: address)
-    }
-    @inlinable public func read(at address: GuestAddress, into destination: UnsafeMutableRawBufferPointer) throws(GuestMemoryError) {
-        try regions.read(at: address, into: destination)
-    }
-    @inlinable public func write(at address: GuestAddress, from source: UnsafeRawBufferPointer) throws(GuestMemoryError) {
-        try regions.write(at: address, from: source)
-    }
-    @inlinable public func loadIndex(at address: GuestAddress, ordering: IndexLoadOrdering) throws(GuestMemoryError) -> UInt16 {
-        try regions.loadIndex(at: address, ordering: ordering)
-    }
-    @inlinable public func storeIndex(_ value: UInt16, at address: GuestAddress, ordering: IndexStoreOrdering) throws(GuestMemoryError) {
-        try regions.storeIndex(value, at: address, ordering: ordering)
+    @inlinable public func hostPointer(_ address: GuestAddress, length: UInt64) throws(GuestMemoryError) -> UnsafeMutableRawPointer {
+        try regions.hostPointer(address, length: length)
     }
 }

@@ -20,7 +20,8 @@ struct CLIBenchmarkCommand: ParsableCommand {
 
     func run() throws {
         var samples: [String: [Double]] = [:]
-        func time(_ key: String, _ executable: String, _ arguments: [String]) throws {
+        /// Runs one command to completion after the settle pause; its wall time, ms.
+        func launch(_ executable: String, _ arguments: [String]) throws -> Double {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executable)
             process.arguments = arguments
@@ -33,21 +34,14 @@ struct CLIBenchmarkCommand: ParsableCommand {
             guard process.terminationStatus == 0 else {
                 throw ValidationError("\(executable) \(arguments.joined(separator: " ")) exited with \(process.terminationStatus)")
             }
-            samples[key, default: []].append(elapsed)
+            return elapsed
         }
         let ctl = ["--socket", socket]
         // One untimed round each: page cache, first connection.
         for round in -1..<iterations {
-            let record = round >= 0
             func timed(_ key: String, _ executable: String, _ arguments: [String]) throws {
-                if record { try time(key, executable, arguments) } else {
-                    let process = Process()
-                    process.executableURL = URL(fileURLWithPath: executable)
-                    process.arguments = arguments
-                    process.standardOutput = FileHandle.nullDevice
-                    try process.run()
-                    process.waitUntilExit()
-                }
+                let elapsed = try launch(executable, arguments)
+                if round >= 0 { samples[key, default: []].append(elapsed) }
             }
             try timed("true", "/bin/true", [])
             try timed("start/vdpa", vdpa, ["-V"])

@@ -22,7 +22,7 @@ public final class LinuxVDPAKernel: VDPAManaging {
     public func device(named name: String) async throws -> VDPADeviceInfo { try await netlink.device(named: name) }
     public func createDevice(_ request: DeviceCreateRequest) async throws { try await netlink.createDevice(request) }
     public func deleteDevice(named name: String) async throws {
-        try refuseIfHeldOpen(name, operation: "delete")
+        try refuseIfHeldOpen(name, binding: try? sysfs.binding(of: name), operation: "delete")
         try await netlink.deleteDevice(named: name)
     }
     public func deviceConfig(named name: String) async throws -> DeviceConfig { try await netlink.deviceConfig(named: name) }
@@ -35,7 +35,8 @@ public final class LinuxVDPAKernel: VDPAManaging {
     public func binding(ofDevice name: String) async throws -> DeviceBinding { try sysfs.binding(of: name) }
     public func parentDevice(of handle: ManagementDeviceHandle) async -> ManagementDeviceParent { sysfs.parentDevice(of: handle) }
     public func bind(device name: String, to driver: BusDriver?) async throws {
-        if try sysfs.binding(of: name).driver != driver { try refuseIfHeldOpen(name, operation: "unbind") }
+        let current = try sysfs.binding(of: name)
+        if current.driver != driver { try refuseIfHeldOpen(name, binding: current, operation: "unbind") }
         try sysfs.bind(name, to: driver)
     }
 
@@ -44,8 +45,8 @@ public final class LinuxVDPAKernel: VDPAManaging {
     /// caller, and vdpad with it, for as long as the VMM runs. The character device takes
     /// one opener at a time, so an open that fails with EBUSY says it is in use. (A device
     /// nobody holds is opened and closed again, which resets a device that was idle anyway.)
-    private func refuseIfHeldOpen(_ name: String, operation: String) throws {
-        guard let binding = try? sysfs.binding(of: name), binding.driver == .vhostVDPA,
+    private func refuseIfHeldOpen(_ name: String, binding: DeviceBinding?, operation: String) throws {
+        guard let binding, binding.driver == .vhostVDPA,
               let path = binding.vhostDevicePath else { return }
         do {
             try DeviceFile(path: path).close()
