@@ -58,7 +58,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Feature rules, profiles, quirks, capabilities, compatibility check, baseline.
-        .target(name: "VDPAPolicy", dependencies: ["VirtioModel"], swiftSettings: swiftSettings),
+        .target(name: "VDPAPolicy", dependencies: ["VirtioModel", "Virtqueue"], swiftSettings: swiftSettings),
 
         // MARK: Kernel boundaries
         .target(name: "VDPASystem", dependencies: ["CVhostUAPI"], swiftSettings: swiftSettings),
@@ -77,9 +77,17 @@ let package = Package(
         ),
 
         .target(name: "VDPAVhost", dependencies: ["CVhostUAPI", "VDPASystem", "VirtioModel"], swiftSettings: swiftSettings),
+        // vhost-user messages (pure Swift): what a VMM says to a port.
+        .target(name: "VhostUser", swiftSettings: swiftSettings),
+        // Ports: vhost-user sockets answered by vdpad, backed by a vhost-vdpa device it holds.
+        .target(
+            name: "VDPAPorts",
+            dependencies: ["VhostUser", "VDPAVhost", "VDPASystem", "VirtioModel", "Virtqueue"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "VDPAVhostTestSupport",
-            dependencies: ["VDPAVhost", "VDPASystem", "VirtioModel", "VirtioNet", "VirtioNetTestSupport", "Virtqueue", "VirtqueueTestSupport"],
+            dependencies: ["VDPAVhost", "VhostUser", "VDPASystem", "VirtioModel", "VirtioNet", "VirtioNetTestSupport", "Virtqueue", "VirtqueueTestSupport"],
             swiftSettings: swiftSettings
         ),
 
@@ -92,7 +100,7 @@ let package = Package(
         .target(
             name: "VDPADaemon",
             dependencies: [
-                "VDPANetlink", "VDPAStore", "VDPARPC", "VDPAPolicy", "VDPASystem", "VirtioModel",
+                "VDPANetlink", "VDPAStore", "VDPARPC", "VDPAPolicy", "VDPASystem", "VDPAPorts", "VDPAVhost", "VirtioModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -105,7 +113,7 @@ let package = Package(
         .target(
             name: "VDPATestSupport",
             dependencies: [
-                "VDPANetlink", "VDPADaemon", "VDPAClient", "VirtioModel", "VDPASystem",
+                "VDPANetlink", "VDPADaemon", "VDPAClient", "VDPAVhost", "VirtioModel", "VDPASystem",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -191,7 +199,7 @@ let package = Package(
         .testTarget(name: "VDPAStoreTests", dependencies: ["VDPAStore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "VDPADaemonTests",
-            dependencies: ["VDPADaemon", "VDPATestSupport", "VDPAClient", "VDPAPolicy"],
+            dependencies: ["VDPADaemon", "VDPATestSupport", "VDPAClient", "VDPAPolicy", "VDPAVhostTestSupport", "VDPAVhost", "VhostUser"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

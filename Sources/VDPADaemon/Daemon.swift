@@ -5,6 +5,7 @@ import UnixSignals
 import VDPANetlink
 import VDPAStore
 import VDPASystem
+import VDPAVhost
 
 /// vdpad's version, reported by `daemon_status` and `--version`.
 public let vdpadVersion = "0.1.0"
@@ -16,7 +17,8 @@ public struct Daemon: Sendable {
 
     /// Opens the state, reconciles with the kernel and builds the services; `run()` serves.
     public init(configuration: DaemonConfiguration, kernel: any VDPAManaging, environment: [String: String],
-                shutdownSignals: [UnixSignal] = [.sigterm, .sigint], logger: Logger) async throws {
+                shutdownSignals: [UnixSignal] = [.sigterm, .sigint], vhostOpener: any VhostVDPAOpening = VhostVDPADeviceOpener(),
+                logger: Logger) async throws {
         AllocatorTuning.limitArenas()
         let store: StateStore
         do {
@@ -29,9 +31,11 @@ public struct Daemon: Sendable {
         controller = VDPAController(
             kernel: kernel, store: store,
             settings: .init(restoreOnStart: configuration.restoreOnStart, socketPath: configuration.socketPath,
-                            stateDirectory: configuration.stateDirectory, version: vdpadVersion),
-            policy: policy, logger: logger)
+                            stateDirectory: configuration.stateDirectory, version: vdpadVersion,
+                            portsDirectory: configuration.portsDirectory),
+            policy: policy, vhostOpener: vhostOpener, logger: logger)
         try await controller.reconcile()
+        await controller.startPorts()
         let notify = SystemdNotifyService(environment: environment, logger: logger)
         let server = RPCServer(
             settings: .init(socketPath: configuration.socketPath, socketMode: configuration.socketMode,
@@ -49,7 +53,13 @@ public struct Daemon: Sendable {
 
     /// Serves until a shutdown signal (or `serviceGroup.triggerGracefulShutdown()`).
     public func run() async throws {
-        try await serviceGroup.run()
+        do {
+            try await serviceGroup.run()
+        } catch {
+            await controller.stopPorts()
+            throw error
+        }
+        await controller.stopPorts()
     }
 
     /// Builds and runs the daemon until SIGTERM/SIGINT.

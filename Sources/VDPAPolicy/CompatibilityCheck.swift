@@ -142,6 +142,10 @@ public struct CompatibilityReason: Hashable, Sendable, Codable, CustomStringConv
         case attributeNotAccepted = "attribute_not_accepted"
         case macPolicyImpossible = "mac_policy_impossible"
         case backendMissing = "backend_missing"
+        /// Restoring saved virtqueue state: the target has a different number of virtqueues.
+        case queueCountMismatch = "queue_count_mismatch"
+        /// Restoring saved virtqueue state: the target presents other configuration (MTU, queue pairs).
+        case configMismatch = "config_mismatch"
         // Notes: checks that could not be made, and facts worth knowing.
         case unverified
         case quirkProvided = "quirk_provided"

@@ -40,6 +40,11 @@ public enum RPCErrorCode: Int, CaseIterable, Sendable, Codable {
     case deviceInUse = 1015
     /// The management device cannot present the requested profile; data.reasons says every why.
     case profileIncompatible = 1016
+    /// The target device cannot take the saved virtqueue state; data.reasons says every why.
+    case stateIncompatible = 1017
+    /// The device backs no port, or the port's consumer has not set up its rings: there is no
+    /// state to read, or nothing to start a device under.
+    case notAttached = 1018
 
     /// The name used in documentation.
     public var name: String {
@@ -65,6 +70,8 @@ public enum RPCErrorCode: Int, CaseIterable, Sendable, Codable {
         case .verificationFailed: "verification_failed"
         case .deviceInUse: "device_in_use"
         case .profileIncompatible: "profile_incompatible"
+        case .stateIncompatible: "state_incompatible"
+        case .notAttached: "not_attached"
         }
     }
 }

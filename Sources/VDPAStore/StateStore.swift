@@ -77,6 +77,25 @@ public final class StateStore: Sendable {
                 table.add(column: "quirks", .text)  // JSON array of names
             }
         }
+        migrator.registerMigration("4-ports-snapshots") { db in
+            try db.create(table: "port") { table in
+                table.column("name", .text).primaryKey()
+                table.column("device", .text)
+                table.column("socketPath", .text).notNull()
+                table.column("backendFeatures", .integer)
+                table.column("managementDevice", .text)
+                table.column("createdAt", .datetime).notNull()
+                table.column("updatedAt", .datetime).notNull()
+            }
+            try db.create(table: "snapshot") { table in
+                table.column("name", .text).primaryKey()
+                table.column("device", .text).notNull()
+                table.column("port", .text)
+                table.column("origin", .text).notNull()
+                table.column("json", .text).notNull()
+                table.column("createdAt", .datetime).notNull()
+            }
+        }
         return migrator
     }
 
@@ -148,6 +167,54 @@ extension StateStore {
     public func delete(profileNamed name: String) throws -> Bool {
         try write("delete profile \(name)") { try ProfileRecord.deleteOne($0, key: name) }
     }
+}
+
+extension StateStore {
+    /// Every port record, by name.
+    public func ports() throws -> [PortRecord] {
+        try read("read ports") { try PortRecord.order(Column("name")).fetchAll($0) }
+    }
+
+    /// Inserts or replaces a port record (one transaction).
+    public func save(_ record: PortRecord) throws {
+        var record = record
+        record.updatedAt = Date()
+        try write("save port \(record.name)") { try record.save($0) }
+    }
+
+    /// Removes a port record (one transaction); false when there is none.
+    @discardableResult
+    public func delete(portNamed name: String) throws -> Bool {
+        try write("delete port \(name)") { try PortRecord.deleteOne($0, key: name) }
+    }
+
+    /// Every saved virtqueue state, by name.
+    public func snapshots() throws -> [SnapshotRecord] {
+        try read("read snapshots") { try SnapshotRecord.order(Column("name")).fetchAll($0) }
+    }
+
+    public func snapshot(named name: String) throws -> SnapshotRecord? {
+        try read("read snapshot \(name)") { try SnapshotRecord.fetchOne($0, key: name) }
+    }
+
+    /// Inserts or replaces a saved state (one transaction, synchronous: on disk before it returns).
+    public func save(_ record: SnapshotRecord) throws {
+        try write("save snapshot \(record.name)") { try record.save($0) }
+    }
+
+    /// Removes a saved state (one transaction); false when there is none.
+    @discardableResult
+    public func delete(snapshotNamed name: String) throws -> Bool {
+        try write("delete snapshot \(name)") { try SnapshotRecord.deleteOne($0, key: name) }
+    }
+}
+
+extension PortRecord: FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "port"
+}
+
+extension SnapshotRecord: FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "snapshot"
 }
 
 extension ProfileRecord: FetchableRecord, PersistableRecord {

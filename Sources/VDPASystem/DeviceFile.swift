@@ -78,4 +78,7 @@ public final class SharedMemory: @unchecked Sendable {
 
     /// The user-space address, as vhost IOTLB messages carry it (`uaddr`).
     public var userAddress: UInt64 { UInt64(UInt(bitPattern: address)) }
+
+    /// The memfd, to hand to another process (vhost-user SET_MEM_TABLE).
+    public var fileDescriptor: Int32 { descriptor }
 }

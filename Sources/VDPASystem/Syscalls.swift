@@ -151,6 +151,113 @@ func system_sendtoUnix(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: Stri
     }
 }
 
+func system_bindUnix(_ fd: Int32, path: String) throws {
+    var address = try UnixAddress(path: path)
+    _ = try retryingOnInterrupt("bind", path: path) {
+        address.withSockaddr { bind(fd, $0, $1) }
+    }
+}
+
+func system_listen(_ fd: Int32, backlog: Int32) throws {
+    _ = try retryingOnInterrupt("listen") { listen(fd, backlog) }
+}
+
+/// `accept(fd, NULL, NULL)`, then close-on-exec (Glibc's module does not export accept4).
+func system_accept(_ fd: Int32) throws -> Int32 {
+    let accepted = try retryingOnInterrupt("accept") { accept(fd, nil, nil) }
+    _ = fcntl(accepted, F_SETFD, FD_CLOEXEC)
+    return accepted
+}
+
+/// `shutdown(fd, SHUT_RDWR)`: wakes a thread blocked in accept() or recvmsg() on it.
+func system_shutdown(_ fd: Int32) {
+    _ = shutdown(fd, Int32(SHUT_RDWR))
+}
+
+/// `socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC)`.
+func system_socketpairUnix() throws -> (Int32, Int32) {
+    var fds: [Int32] = [-1, -1]
+    _ = try retryingOnInterrupt("socketpair") { socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) }
+    return (fds[0], fds[1])
+}
+
+// Control messages (cmsg(3)) by hand: the CMSG_* macros do not reach Swift. On Linux
+// `struct cmsghdr` is { size_t cmsg_len; int cmsg_level; int cmsg_type; } and the data
+// starts at the header size rounded up to size_t alignment.
+private let controlHeaderSize = MemoryLayout<Int>.size + 2 * MemoryLayout<Int32>.size
+private func controlAligned(_ length: Int) -> Int { (length + MemoryLayout<Int>.size - 1) & ~(MemoryLayout<Int>.size - 1) }
+/// MSG_CMSG_CLOEXEC: received descriptors are close-on-exec.
+private let messageControlCloseOnExec: Int32 = 0x4000_0000
+
+/// `sendmsg` of `bytes` with `fds` as one SCM_RIGHTS control message; returns bytes sent.
+func system_sendWithFileDescriptors(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, fileDescriptors: [Int32]) throws -> Int {
+    let dataLength = fileDescriptors.count * MemoryLayout<Int32>.size
+    var control = [UInt8](repeating: 0, count: fileDescriptors.isEmpty ? 0 : controlHeaderSize + controlAligned(dataLength))
+    if !fileDescriptors.isEmpty {
+        control.withUnsafeMutableBytes { raw in
+            // SAFETY: `raw` holds a header and the descriptors; unaligned stores are used.
+            raw.storeBytes(of: controlHeaderSize + dataLength, toByteOffset: 0, as: Int.self)
+            raw.storeBytes(of: SOL_SOCKET, toByteOffset: MemoryLayout<Int>.size, as: Int32.self)
+            raw.storeBytes(of: Int32(SCM_RIGHTS), toByteOffset: MemoryLayout<Int>.size + 4, as: Int32.self)
+            for (index, descriptor) in fileDescriptors.enumerated() {
+                raw.storeBytes(of: descriptor, toByteOffset: controlHeaderSize + index * 4, as: Int32.self)
+            }
+        }
+    }
+    var vector = iovec(iov_base: UnsafeMutableRawPointer(mutating: bytes.baseAddress), iov_len: bytes.count)
+    return try control.withUnsafeMutableBytes { controlBuffer throws in
+        try withUnsafeMutablePointer(to: &vector) { vectorPointer throws in
+            var header = msghdr()
+            header.msg_iov = vectorPointer
+            header.msg_iovlen = 1
+            header.msg_control = controlBuffer.isEmpty ? nil : controlBuffer.baseAddress
+            header.msg_controllen = controlBuffer.count
+            return try retryingOnInterrupt("sendmsg") { sendmsg(fd, &header, Int32(MSG_NOSIGNAL)) }
+        }
+    }
+}
+
+/// `recvmsg` into `buffer`, taking up to `maximumDescriptors` SCM_RIGHTS descriptors (owned
+/// by the caller; any beyond are closed). Returns the byte count (0 at end of stream).
+func system_receiveWithFileDescriptors(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, maximumDescriptors: Int) throws -> (count: Int, fileDescriptors: [Int32]) {
+    var control = [UInt8](repeating: 0, count: controlHeaderSize + controlAligned(maximumDescriptors * 4) + 64)
+    var vector = iovec(iov_base: buffer.baseAddress, iov_len: buffer.count)
+    let (count, controlLength, truncated): (Int, Int, Bool) = try control.withUnsafeMutableBytes { controlBuffer throws in
+        try withUnsafeMutablePointer(to: &vector) { vectorPointer throws in
+            var header = msghdr()
+            header.msg_iov = vectorPointer
+            header.msg_iovlen = 1
+            header.msg_control = controlBuffer.baseAddress
+            header.msg_controllen = controlBuffer.count
+            let count = try retryingOnInterrupt("recvmsg") { recvmsg(fd, &header, messageControlCloseOnExec) }
+            return (count, Int(header.msg_controllen), header.msg_flags & Int32(MSG_CTRUNC) != 0)
+        }
+    }
+    var descriptors: [Int32] = []
+    control.withUnsafeBytes { raw in
+        // SAFETY: walks the control messages the kernel wrote, each length checked against
+        // what was received before its data is read.
+        var offset = 0
+        while offset + controlHeaderSize <= controlLength {
+            let length = raw.loadUnaligned(fromByteOffset: offset, as: Int.self)
+            let level = raw.loadUnaligned(fromByteOffset: offset + MemoryLayout<Int>.size, as: Int32.self)
+            let type = raw.loadUnaligned(fromByteOffset: offset + MemoryLayout<Int>.size + 4, as: Int32.self)
+            guard length >= controlHeaderSize, offset + length <= controlLength else { break }
+            if level == SOL_SOCKET, type == Int32(SCM_RIGHTS) {
+                for index in 0..<((length - controlHeaderSize) / 4) {
+                    descriptors.append(raw.loadUnaligned(fromByteOffset: offset + controlHeaderSize + index * 4, as: Int32.self))
+                }
+            }
+            offset += controlAligned(length)
+        }
+    }
+    if descriptors.count > maximumDescriptors || truncated {
+        for descriptor in descriptors.dropFirst(maximumDescriptors) { system_close(descriptor) }
+        descriptors = Array(descriptors.prefix(maximumDescriptors))
+    }
+    return (count, descriptors)
+}
+
 /// Waits until `fd` is readable or `timeoutMilliseconds` pass; returns whether it is readable.
 func system_pollReadable(_ fd: Int32, timeoutMilliseconds: Int32) throws -> Bool {
     var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
@@ -306,6 +413,15 @@ func system_ftruncate(_ fd: Int32, _ length: Int) throws {
 /// `mmap(NULL, length, PROT_READ|PROT_WRITE, MAP_SHARED, fd, 0)`.
 func system_mmapShared(_ fd: Int32, length: Int) throws -> UnsafeMutableRawPointer {
     guard let address = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), address != MAP_FAILED else {
+        throw SystemError(errno: errno, operation: "mmap")
+    }
+    return address
+}
+
+/// `mmap(NULL, length, PROT_READ|PROT_WRITE, MAP_SHARED, fd, offset)`.
+func system_mmapShared(_ fd: Int32, length: Int, offset: UInt64) throws -> UnsafeMutableRawPointer {
+    guard offset <= UInt64(Int64.max) else { throw SystemError(errno: EINVAL, operation: "mmap") }
+    guard let address = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off_t(offset)), address != MAP_FAILED else {
         throw SystemError(errno: errno, operation: "mmap")
     }
     return address

@@ -3,6 +3,7 @@ import Logging
 import VDPAClient
 import VDPADaemon
 import VDPANetlink
+import VDPAVhost
 
 /// A vdpad running inside the test process on a real Unix socket, over any
 /// ``VDPAManaging`` (usually ``FakeVDPAKernel``), for integration tests and benchmarks.
@@ -22,6 +23,7 @@ public final class InProcessDaemon: Sendable {
     public init(kernel: any VDPAManaging, stateDirectory: String? = nil, restoreOnStart: Bool = true,
                 resyncInterval: Int = 3600, idleTimeout: Int = 300, maximumRequestBytes: Int = 1 << 20,
                 profilesDirectory: String? = nil, quirksDirectory: String? = nil,
+                vhostOpener: any VhostVDPAOpening = FakeVhostOpener(),
                 logLevel: Logger.Level = .warning) async throws {
         let directory = stateDirectory ?? Self.temporaryDirectory()
         self.stateDirectory = directory
@@ -37,9 +39,11 @@ public final class InProcessDaemon: Sendable {
         // Never the host's /etc/vdpad: a test sees only the policy files it gives.
         configuration.profilesDirectory = profilesDirectory ?? directory + "/profiles.d"
         configuration.quirksDirectory = quirksDirectory ?? directory + "/quirks.d"
+        configuration.portsDirectory = directory + "/ports"
         var logger = Logger(label: "vdpad-test")
         logger.logLevel = logLevel
-        let daemon = try await Daemon(configuration: configuration, kernel: kernel, environment: [:], shutdownSignals: [], logger: logger)
+        let daemon = try await Daemon(configuration: configuration, kernel: kernel, environment: [:], shutdownSignals: [],
+                                  vhostOpener: vhostOpener, logger: logger)
         self.daemon = daemon
         task = Task { try await daemon.run() }
         let deadline = Date().addingTimeInterval(10)

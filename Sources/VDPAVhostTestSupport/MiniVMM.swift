@@ -1,5 +1,6 @@
 import VDPASystem
 import VDPAVhost
+import VhostUser
 import VirtioModel
 import VirtioNet
 import VirtioNetTestSupport
@@ -11,14 +12,26 @@ import VirtqueueTestSupport
 /// split rings built with the virtqueue engine's driver role, kick and call eventfds,
 /// and the virtio initialisation sequence (§3.1.1: ACKNOWLEDGE, DRIVER, features,
 /// FEATURES_OK, queues, DRIVER_OK). Queue 0 is receiveq, 1 transmitq.
+///
+/// It drives the device either itself (`init(path:)`: it opens `/dev/vhost-vdpa-N`) or as a
+/// VMM drives a vdpad port (`init(vhostUserSocket:)`: vhost-user front-end; vdpad holds the
+/// device and maps the memfd the mini VMM sends).
 public final class MiniVMM {
-    public let device: VhostVDPADevice
+    /// The vhost-vdpa device when the mini VMM drives it itself.
+    public var device: VhostVDPADevice! { transport.device }
     public private(set) var guest: VirtioNetGuest
     public let features: VirtioFeatures
     public let queueSize: UInt16
     private let memory: SharedMemory
     private let kicks: [EventFD]
     private let calls: [EventFD]
+    private var transport: Transport
+
+    private enum Transport {
+        case vhostVDPA(VhostVDPADevice)
+        case vhostUser(VhostUserFrontend, socket: String)
+        var device: VhostVDPADevice? { if case .vhostVDPA(let device) = self { device } else { nil } }
+    }
 
     /// Features the mini VMM accepts when the device offers them: enough for frames,
     /// nothing that needs a control queue.
@@ -27,21 +40,14 @@ public final class MiniVMM {
     /// Opens `path`, takes ownership and brings the device to DRIVER_OK with two queues,
     /// both starting at ring position 0.
     public init(path: String, queueSize: UInt16 = 64) throws {
-        device = try VhostVDPADevice(path: path)
+        let device = try VhostVDPADevice(path: path)
+        transport = .vhostVDPA(device)
         self.queueSize = queueSize
         try device.setOwner()
         features = try device.features().intersection(Self.wantedFeatures)
         try device.setBackendFeatures(try device.backendFeatures().intersection([.iotlbMessageV2, .iotlbBatch]))
 
-        var shared: SharedMemory?
-        guest = try VirtioNetGuest(layout: .split, queuePairs: 1, size: queueSize, features: features, slotSize: 2048) { size in
-            let length = (size + 0xfff) & ~0xfff
-            let mapping = try SharedMemory(name: "vdpad-mini-vmm", length: length)
-            shared = mapping
-            return try HeapGuestMemory(borrowing: mapping.address, size: length, owner: mapping)
-        }
-        guard let shared else { throw VhostError(step: "guest memory", device: path, errno: 0, reason: "not allocated") }
-        memory = shared
+        (guest, memory) = try Self.makeGuest(queueSize: queueSize, features: features)
         kicks = try (0..<2).map { _ in try EventFD() }
         calls = try (0..<2).map { _ in try EventFD() }
 
@@ -71,6 +77,81 @@ public final class MiniVMM {
             try device.setQueueEnabled(index, true)
         }
         try device.setStatus([.acknowledge, .driver, .featuresOK, .driverOK])
+    }
+
+    /// Guest memory in a memfd (so it can be handed to a vhost-user back-end), rings laid out in it.
+    private static func makeGuest(queueSize: UInt16, features: VirtioFeatures) throws -> (VirtioNetGuest, SharedMemory) {
+        var shared: SharedMemory?
+        let guest = try VirtioNetGuest(layout: .split, queuePairs: 1, size: queueSize, features: features, slotSize: 2048) { size in
+            let length = (size + 0xfff) & ~0xfff
+            let mapping = try SharedMemory(name: "vdpad-mini-vmm", length: length)
+            shared = mapping
+            return try HeapGuestMemory(borrowing: mapping.address, size: length, owner: mapping)
+        }
+        guard let shared else { throw VhostUserError("guest memory not allocated") }
+        return (guest, shared)
+    }
+
+    /// Connects to a vdpad port and sets the device up through it, as QEMU's vhost-user-net
+    /// does: owner, features, protocol features (REPLY_ACK, STATUS), the memory table (the
+    /// memfd, guest physical 0), each vring (num, addr in this process's addresses, base 0,
+    /// kick, call, enable), then status DRIVER_OK.
+    public init(vhostUserSocket: String, queueSize: UInt16 = 64) throws {
+        let frontend = try VhostUserFrontend(socketPath: vhostUserSocket)
+        transport = .vhostUser(frontend, socket: vhostUserSocket)
+        self.queueSize = queueSize
+        let offered = try frontend.getFeatures()
+        features = VirtioFeatures(rawValue: offered).intersection(Self.wantedFeatures.subtracting(.accessPlatform))
+        (guest, memory) = try Self.makeGuest(queueSize: queueSize, features: features)
+        kicks = try (0..<2).map { _ in try EventFD() }
+        calls = try (0..<2).map { _ in try EventFD() }
+        try setUp(frontend, offered: offered, bases: [0, 0])
+    }
+
+    private func setUp(_ frontend: VhostUserFrontend, offered: UInt64, bases: [UInt32]) throws {
+        try frontend.setOwner()
+        let protocolBit: UInt64 = 1 << 30
+        try frontend.setFeatures(features.rawValue | (offered & protocolBit))
+        if offered & protocolBit != 0 {
+            let protocolFeatures = try frontend.getProtocolFeatures().intersection([.replyAck, .status, .multipleQueues, .config])
+            try frontend.setProtocolFeatures(protocolFeatures)
+        }
+        try frontend.setMemoryTable([(VhostUserMemoryRegion(guestPhysicalAddress: 0, size: UInt64(memory.length), userAddress: memory.userAddress, mmapOffset: 0),
+                                      memory.fileDescriptor)])
+        for queue in 0..<2 {
+            let state = guest.queueStates[queue]
+            let index = UInt32(queue)
+            try frontend.setVringNum(index, UInt32(queueSize))
+            try frontend.setVringAddress(VhostUserVringAddress(
+                index: index, descriptorTable: memory.userAddress + state.descriptorArea.rawValue,
+                usedRing: memory.userAddress + state.deviceArea.rawValue, availableRing: memory.userAddress + state.driverArea.rawValue))
+            try frontend.setVringBase(index, bases[queue])
+            try frontend.setVringKick(index, kicks[queue].fileDescriptor)
+            try frontend.setVringCall(index, calls[queue].fileDescriptor)
+            try frontend.setVringEnable(index, true)
+        }
+        try frontend.setStatus(DeviceStatus([.acknowledge, .driver, .featuresOK, .driverOK]).rawValue)
+    }
+
+    /// Connects again (after the back-end restarted) and replays the whole set-up; each
+    /// ring's base is where the driver's used index stands (nothing in flight), as QEMU
+    /// restores a vhost-user back-end.
+    public func reconnect() throws {
+        guard case .vhostUser(let old, let socket) = transport else { return }
+        old.close()
+        let frontend = try VhostUserFrontend(socketPath: socket)
+        transport = .vhostUser(frontend, socket: socket)
+        try setUp(frontend, offered: try frontend.getFeatures(), bases: (0..<2).map { UInt32(usedIndex(queue: $0)) })
+    }
+
+    /// The driver's view of queue `queue` (split ring, §2.7): `avail->idx` it published and
+    /// `used->idx` the device wrote, read from guest memory.
+    public func availableIndex(queue: Int) -> UInt16 { readLE16(at: guest.queueStates[queue].driverArea.rawValue + 2) }
+    public func usedIndex(queue: Int) -> UInt16 { readLE16(at: guest.queueStates[queue].deviceArea.rawValue + 2) }
+
+    private func readLE16(at offset: UInt64) -> UInt16 {
+        // SAFETY: the ring areas lie inside the mapping (the guest laid them out there).
+        UInt16(littleEndian: memory.address.loadUnaligned(fromByteOffset: Int(offset), as: UInt16.self))
     }
 
     /// Posts `count` receive buffers and kicks receiveq.
@@ -105,7 +186,12 @@ public final class MiniVMM {
 
     /// Resets the device and gives it up (the kernel waits for this before deleting it).
     public func close() {
-        try? device.setStatus([])
-        device.close()
+        switch transport {
+        case .vhostVDPA(let device):
+            try? device.setStatus([])
+            device.close()
+        case .vhostUser(let frontend, _):
+            frontend.close()
+        }
     }
 }

@@ -118,6 +118,22 @@ struct MethodContract {
                 documents: [CapabilitiesDocument(host: "h", mgmtdevs: [])], includeLocal: true, deviceType: "network", name: "b", choices: ["h": "m"]))
         case .quirkList: make(RPCEmpty.self, QuirkListResult.self, full: nil)
         case .quirkTest: make(QuirkTestParams.self, QuirkListResult.self, full: QuirkTestParams(text: "", fileName: "f.conf"))
+        case .portAdd: make(PortAddParams.self, PortInfo.self, full: PortAddParams(name: "p", device: "d"))
+        case .portDel: make(PortNameParams.self, PortDelResult.self, full: PortNameParams(name: "p"))
+        case .portList: make(RPCEmpty.self, PortListResult.self, full: nil)
+        case .portGet: make(PortNameParams.self, PortInfo.self, full: PortNameParams(name: "p"))
+        case .portSet: make(PortSetParams.self, PortInfo.self, full: PortSetParams(name: "p", device: "d", detach: true))
+        case .vqStateSave: make(VqStateSaveParams.self, VqStateInfo.self, full: VqStateSaveParams(device: "d", name: "s", resume: true, replace: true))
+        case .vqStateList: make(RPCEmpty.self, VqStateListResult.self, full: nil)
+        case .vqStateGet: make(VqStateNameParams.self, VqStateInfo.self, full: VqStateNameParams(name: "s"))
+        case .vqStateExport: make(VqStateNameParams.self, VirtqueueStateDocument.self, full: VqStateNameParams(name: "s"))
+        case .vqStateImport:
+            make(VqStateImportParams.self, VqStateInfo.self, full: VqStateImportParams(state: VirtqueueStateDocument(
+                name: "s", host: "h", takenAt: "t", vdpadVersion: nil, source: .init(device: "d", mgmtdev: nil, port: nil), deviceType: .network,
+                deviceFeatures: [], negotiatedFeatures: [], backendFeatures: [], status: [], config: [], queueCount: 1, queues: [], control: nil),
+                name: "s", replace: true))
+        case .vqStateRestore: make(VqStateRestoreParams.self, VqStateRestoreResult.self, full: VqStateRestoreParams(name: "s", device: "d", port: "p"))
+        case .vqStateDel: make(VqStateNameParams.self, VqStateDelResult.self, full: VqStateNameParams(name: "s"))
         case .eventsSubscribe: make(RPCEmpty.self, EventsSubscribeResult.self, full: nil)
         }
     }

@@ -15,6 +15,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var logLevel = "info"
     public var profilesDirectory = "/etc/vdpad/profiles.d"
     public var quirksDirectory = "/etc/vdpad/quirks.d"
+    public var portsDirectory = "/run/vdpad/ports"
 
     public init() {}
 
@@ -38,6 +39,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         "log_level": "trace, debug, info, notice, warning, error, critical",
         "profiles_dir": "directory of profile files (NAME.json), read at start",
         "quirks_dir": "directory of quirk files (*.conf), read at start",
+        "ports_dir": "directory of the ports' vhost-user sockets (NAME.sock)",
     ]
 
     /// Applies the settings of a configuration file's text.
@@ -99,6 +101,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         case "quirks_dir":
             guard value.hasPrefix("/") else { throw ValueError(message: "quirks_dir must be an absolute path") }
             quirksDirectory = value
+        case "ports_dir":
+            guard value.hasPrefix("/") else { throw ValueError(message: "ports_dir must be an absolute path") }
+            portsDirectory = value
         case "resync_interval": resyncIntervalSeconds = try integer(1...86400)
         case "client_idle_timeout": clientIdleTimeoutSeconds = try integer(1...86400)
         case "max_request_bytes": maximumRequestBytes = try integer(1024...(64 << 20))

@@ -1,4 +1,6 @@
 import VDPANetlink
+import VDPAVhost
+import VDPAPorts
 import VDPARPC
 import VDPAStore
 import VDPASystem
@@ -12,6 +14,16 @@ enum APIError {
             return error
         case let error as VDPAError:
             return from(error)
+        case let error as VhostError:
+            return from(error)
+        case let error as PortError:
+            switch error.kind {
+            case .notAttached: return RPCErrorObject(code: .notAttached, message: error.message)
+            case .consumer: return RPCErrorObject(code: .invalidRequest, message: error.message)
+            }
+        case let error as SystemError:
+            return RPCErrorObject(code: .internalError, message: error.description, data: RPCErrorData(
+                errno: error.errno, errnoName: error.errnoName, operation: error.operation))
         case let error as StateStoreError:
             return RPCErrorObject(code: .stateStoreFailure, message: error.description)
         default:
@@ -50,6 +62,20 @@ enum APIError {
             return RPCErrorObject(code: .deviceInUse, message: error.description, data: RPCErrorData(
                 errno: ErrnoCode.busy, errnoName: SystemError.name(ofErrno: ErrnoCode.busy), operation: "\(operation) (open \(path))"))
         }
+    }
+
+    /// A failed vhost-vdpa step: the errno decides the code, the step (the ioctl) is the operation.
+    static func from(_ error: VhostError) -> RPCErrorObject {
+        let code: RPCErrorCode = switch error.errno {
+        case ErrnoCode.notSupported: .notSupported
+        case ErrnoCode.busy: .deviceInUse
+        case ErrnoCode.noSuchDevice, ErrnoCode.noSuchFileOrDirectory: .notFound
+        case ErrnoCode.notPermitted, ErrnoCode.permissionDenied: .permissionDenied
+        default: .kernelRejected
+        }
+        return RPCErrorObject(code: code, message: error.description, data: RPCErrorData(
+            errno: error.errno == 0 ? nil : error.errno, errnoName: error.errno == 0 ? nil : SystemError.name(ofErrno: error.errno),
+            operation: "\(error.step) \(error.device)"))
     }
 
     static func invalidParams(_ message: String, parameter: String? = nil) -> RPCErrorObject {

@@ -26,9 +26,12 @@ extension VDPAController {
             bus: device.handle.bus, name: device.handle.name, driver: parent.driver, pciVendor: parent.pciVendor,
             pciDevice: parent.pciDevice, pciSubsystemVendor: parent.pciSubsystemVendor, pciSubsystemDevice: parent.pciSubsystemDevice)
         let queueSizes = inventory.entries.values.filter { $0.info.managementDevice == device.handle }.map { Int($0.info.maxVirtqueueSize) }
-        return MgmtdevCapabilities.make(
+        var capabilities = MgmtdevCapabilities.make(
             identity: identity, classes: device.supportedClasses, supportedFeatures: device.supportedFeatures,
             maxSupportedVqs: device.maxSupportedVirtqueues.map(Int.init), maxQueueSize: queueSizes.max(), quirks: policy.quirks)
+        // What vdpad saw on the devices it held for ports (VHOST_GET_BACKEND_FEATURES).
+        if let observed = observedBackendAbilities[device.handle.description] { capabilities.backend = observed }
+        return capabilities
     }
 
     // MARK: API: capabilities and compatibility

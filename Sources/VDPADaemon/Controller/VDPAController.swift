@@ -3,8 +3,10 @@ import Logging
 import VDPANetlink
 import VDPAPolicy
 import VDPARPC
+import VDPAPorts
 import VDPAStore
 import VDPASystem
+import VDPAVhost
 import VirtioModel
 
 /// The one place vdpad's behaviour lives. The JSON-RPC server and the
@@ -20,8 +22,11 @@ public actor VDPAController {
         public var socketPath: String
         public var stateDirectory: String
         public var version: String
+        /// Where the ports' vhost-user sockets live.
+        public var portsDirectory: String
 
-        public init(restoreOnStart: Bool, socketPath: String, stateDirectory: String, version: String) {
+        public init(restoreOnStart: Bool, socketPath: String, stateDirectory: String, version: String, portsDirectory: String? = nil) {
+            self.portsDirectory = portsDirectory ?? stateDirectory + "/ports"
             self.restoreOnStart = restoreOnStart
             self.socketPath = socketPath
             self.stateDirectory = stateDirectory
@@ -51,6 +56,13 @@ public actor VDPAController {
     let startedAt = Date()
     private lazy var startedAtText = Timestamp.string(startedAt)
 
+    /// Opens `/dev/vhost-vdpa-N` for the ports (a fake in unit tests).
+    let vhostOpener: any VhostVDPAOpening
+    /// The ports being served, by name.
+    var ports: [String: VhostUserPort] = [:]
+    var portRecords: [String: PortRecord] = [:]
+    var portsStarted = false
+
     var inventory = DeviceInventory()
     var records: [String: DeviceRecord] = [:]
     private(set) var family: VDPAFamilyStatus = .unavailable(reason: "not probed yet")
@@ -59,8 +71,10 @@ public actor VDPAController {
     private var recordsVersion: UInt64 = 0
     private var cachedDeviceCounts: (generation: UInt64, recordsVersion: UInt64, counts: DaemonStatusResult.DeviceCounts)?
 
-    public init(kernel: any VDPAManaging, store: StateStore, events: EventHub = EventHub(), settings: Settings, policy: LoadedPolicy = LoadedPolicy(), logger: Logger) {
+    public init(kernel: any VDPAManaging, store: StateStore, events: EventHub = EventHub(), settings: Settings, policy: LoadedPolicy = LoadedPolicy(),
+                vhostOpener: any VhostVDPAOpening = VhostVDPADeviceOpener(), logger: Logger) {
         self.kernel = kernel
+        self.vhostOpener = vhostOpener
         self.policy = policy
         self.store = store
         self.events = events
@@ -474,6 +488,7 @@ public actor VDPAController {
         }
         if inventory[name] == nil { _ = try await refreshEntry(name) }
         try requireManaged(name, force: params.force ?? false)
+        try refuseIfHeldByPort(name, operation: "delete")
         if records[name] != nil { try store.setState(.deleting, forDevice: name) }
         do {
             try await kernel.deleteDevice(named: name)
@@ -582,6 +597,7 @@ public actor VDPAController {
         try await ensureKernel()
         if inventory[params.name] == nil { _ = try await refreshEntry(params.name) }
         try requireManaged(params.name)
+        try refuseIfHeldByPort(params.name, operation: "rebind")
         try await kernel.bind(device: params.name, to: driver)
         if var record = records[params.name] {
             record.driver = driver?.rawValue ?? "none"

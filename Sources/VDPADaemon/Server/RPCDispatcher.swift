@@ -151,6 +151,40 @@ public struct RPCDispatcher: Sendable {
             case .quirkTest:
                 let p = try requiredParams(QuirkTestParams.self, data)
                 return .reply(try Self.encode(id: id, try await controller.testQuirks(p)))
+            case .portAdd:
+                let p = try requiredParams(PortAddParams.self, data)
+                return .reply(try Self.encode(id: id, try await controller.addPort(p)))
+            case .portDel:
+                let p = try requiredParams(PortNameParams.self, data)
+                return .reply(try Self.encode(id: id, try await controller.deletePort(p)))
+            case .portList:
+                return .reply(try Self.encode(id: id, await controller.listPorts()))
+            case .portGet:
+                let p = try requiredParams(PortNameParams.self, data)
+                return .reply(try Self.encode(id: id, try await controller.port(p)))
+            case .portSet:
+                let p = try requiredParams(PortSetParams.self, data)
+                return .reply(try Self.encode(id: id, try await controller.setPort(p)))
+            case .vqStateSave:
+                let p = try requiredParams(VqStateSaveParams.self, data)
+                return .reply(try Self.encode(id: id, try await controller.saveVirtqueueState(p)))
+            case .vqStateList:
+                return .reply(try Self.encode(id: id, try await controller.listVirtqueueStates()))
+            case .vqStateGet:
+                let p = try requiredParams(VqStateNameParams.self, data)
+                return .reply(try Self.encode(id: id, try await controller.virtqueueState(p)))
+            case .vqStateExport:
+                let p = try requiredParams(VqStateNameParams.self, data)
+                return .reply(try Self.encode(id: id, try await controller.exportVirtqueueState(p)))
+            case .vqStateImport:
+                let p = try requiredParams(VqStateImportParams.self, data)
+                return .reply(try Self.encode(id: id, try await controller.importVirtqueueState(p)))
+            case .vqStateRestore:
+                let p = try requiredParams(VqStateRestoreParams.self, data)
+                return .reply(try Self.encode(id: id, try await controller.restoreVirtqueueState(p)))
+            case .vqStateDel:
+                let p = try requiredParams(VqStateNameParams.self, data)
+                return .reply(try Self.encode(id: id, try await controller.deleteVirtqueueState(p)))
             case .eventsSubscribe:
                 return .subscribe(reply: try Self.encode(id: id, EventsSubscribeResult(subscribed: true)))
             }

@@ -1,0 +1,190 @@
+import Foundation
+import VDPANetlink
+import VDPAPolicy
+import VDPAPorts
+import VDPARPC
+import VDPAStore
+import VDPASystem
+import VDPAVhost
+import VirtioModel
+
+extension VDPAController {
+    // MARK: life cycle
+
+    /// Serves the ports kept in the store (once, at start) and attaches their devices.
+    public func startPorts() async {
+        guard !portsStarted else { return }
+        portsStarted = true
+        do {
+            try FileSystem.createDirectory(settings.portsDirectory, mode: 0o755)
+            for record in try store.ports() {
+                portRecords[record.name] = record
+                let port = VhostUserPort(name: record.name, socketPath: record.socketPath, opener: vhostOpener)
+                do {
+                    try port.start()
+                    ports[record.name] = port
+                } catch {
+                    logger.error("Cannot serve a port", metadata: ["port": "\(record.name)", "error": "\(error)"])
+                    continue
+                }
+                if let device = record.device {
+                    do {
+                        try port.attach(device: device, path: try await vhostPath(ofDevice: device, parameter: "device"))
+                        try noteBackend(of: port, record: record)
+                    } catch {
+                        logger.warning("VhostUserPort serves without its device", metadata: ["port": "\(record.name)", "vdpa.dev": "\(device)", "error": "\(APIError.from(error).message)"])
+                    }
+                }
+            }
+        } catch {
+            logger.error("Cannot start the ports", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Stops every port (at shutdown): consumers are disconnected, devices released.
+    public func stopPorts() {
+        for port in ports.values { port.stop() }
+        ports = [:]
+    }
+
+    // MARK: helpers
+
+    /// The `/dev/vhost-vdpa-N` of a device bound to vhost_vdpa.
+    func vhostPath(ofDevice name: String, parameter: String) async throws -> String {
+        try await ensureKernel()
+        let binding = try await kernel.binding(ofDevice: name)
+        guard let path = binding.vhostDevicePath else {
+            throw RPCErrorObject(code: .notSupported, message: "\(name) is not bound to vhost_vdpa (driver: \(binding.driver?.rawValue ?? "none")); bind it with dev_bind driver vhost_vdpa",
+                                 data: RPCErrorData(parameter: parameter))
+        }
+        return path
+    }
+
+    /// The port whose backend is `device`.
+    func portHolding(_ device: String) -> VhostUserPort? {
+        ports.values.first { $0.backendDevice?.device == device }
+    }
+
+    func refuseIfHeldByPort(_ device: String, operation: String) throws {
+        guard let port = portHolding(device) else { return }
+        throw RPCErrorObject(code: .deviceInUse, message: "\(device) backs port \(port.name): vdpad holds it open; detach it first (port_set name \(port.name) detach true)",
+                             data: RPCErrorData(operation: "\(operation) \(device)"))
+    }
+
+    func requirePort(_ name: String, parameter: String = "name") throws -> VhostUserPort {
+        guard let port = ports[name] else {
+            throw RPCErrorObject(code: .notFound, message: "no port \(name)", data: RPCErrorData(parameter: parameter))
+        }
+        return port
+    }
+
+    /// Records what a port's device can do (its management device and backend features),
+    /// for the capabilities document.
+    func noteBackend(of port: VhostUserPort, record: PortRecord) throws {
+        var record = record
+        if let backend = port.backendDevice {
+            record.device = backend.device
+            record.backendFeatures = Int64(bitPattern: backend.backendFeatures.rawValue)
+            record.managementDevice = inventory[backend.device]?.info.managementDevice.description ?? record.managementDevice
+        }
+        try store.save(record)
+        portRecords[record.name] = record
+    }
+
+    /// Backend abilities vdpad has seen on the devices of each management device.
+    var observedBackendAbilities: [String: BackendAbilities] {
+        var abilities: [String: BackendAbilities] = [:]
+        for record in portRecords.values {
+            guard let mgmtdev = record.managementDevice, let raw = record.backendFeatures else { continue }
+            let features = BackendFeatures(rawValue: UInt64(bitPattern: raw))
+            abilities[mgmtdev] = BackendAbilities(suspend: features.contains(.suspend), resume: features.contains(.resume))
+        }
+        return abilities
+    }
+
+    static func portInfo(_ port: VhostUserPort, record: PortRecord?) -> PortInfo {
+        let status = port.status
+        let consumer = status.consumerConnected || status.driverOK
+            ? PortInfo.ConsumerInfo(features: status.consumerFeatures.map { FeatureList($0, deviceType: .network) }, memoryRegions: status.memoryRegions,
+                                    queues: status.queues, driverOK: status.driverOK)
+            : nil
+        let backend = status.backend.map { backend in
+            PortInfo.BackendInfo(device: backend.device, path: backend.path, mgmtdev: record?.managementDevice,
+                                 deviceFeatures: FeatureList(backend.offeredFeatures, deviceType: .network), backendFeatures: backend.backendFeatures.names,
+                                 suspend: backend.backendFeatures.contains(.suspend), resume: backend.backendFeatures.contains(.resume),
+                                 queueCount: backend.queueCount, maxQueueSize: backend.maximumQueueSize)
+        }
+        return PortInfo(state: status.state.rawValue, name: port.name, socket: port.socketPath, device: record?.device, consumer: consumer, backend: backend)
+    }
+
+    // MARK: API: ports
+
+    public func addPort(_ params: PortAddParams) async throws -> PortInfo {
+        guard params.name.wholeMatch(of: /[A-Za-z0-9][A-Za-z0-9_.-]{0,62}/) != nil else {
+            throw APIError.invalidParams("invalid port name '\(params.name)': letters, digits, '_', '.', '-', at most 63", parameter: "name")
+        }
+        guard ports[params.name] == nil else {
+            throw RPCErrorObject(code: .alreadyExists, message: "port \(params.name) exists", data: RPCErrorData(parameter: "name"))
+        }
+        let socketPath = settings.portsDirectory + "/" + params.name + ".sock"
+        guard socketPath.utf8.count < 108 else {
+            throw APIError.invalidParams("the socket path \(socketPath) is longer than a Unix socket address allows", parameter: "name")
+        }
+        var path: String?
+        if let device = params.device {
+            try refuseIfHeldByPort(device, operation: "attach")
+            path = try await vhostPath(ofDevice: device, parameter: "device")
+        }
+        try FileSystem.createDirectory(settings.portsDirectory, mode: 0o755)
+        let port = VhostUserPort(name: params.name, socketPath: socketPath, opener: vhostOpener)
+        if let device = params.device, let path {
+            try port.attach(device: device, path: path)
+        }
+        let record = PortRecord(name: params.name, device: params.device, socketPath: socketPath)
+        do {
+            try port.start()
+            try noteBackend(of: port, record: record)
+        } catch {
+            port.stop()
+            throw error
+        }
+        ports[params.name] = port
+        return Self.portInfo(port, record: portRecords[params.name])
+    }
+
+    public func deletePort(_ params: PortNameParams) throws -> PortDelResult {
+        let port = try requirePort(params.name)
+        port.stop()
+        ports[params.name] = nil
+        portRecords[params.name] = nil
+        try store.delete(portNamed: params.name)
+        return PortDelResult(name: params.name)
+    }
+
+    public func listPorts() -> PortListResult {
+        PortListResult(ports: ports.keys.sorted().compactMap { name in ports[name].map { Self.portInfo($0, record: portRecords[name]) } })
+    }
+
+    public func port(_ params: PortNameParams) throws -> PortInfo {
+        Self.portInfo(try requirePort(params.name), record: portRecords[params.name])
+    }
+
+    public func setPort(_ params: PortSetParams) async throws -> PortInfo {
+        let port = try requirePort(params.name)
+        guard var record = portRecords[params.name] else { throw RPCErrorObject(code: .internalError, message: "port \(params.name) has no record") }
+        switch (params.device, params.detach ?? false) {
+        case (let device?, false):
+            if let holder = self.portHolding(device), holder !== port { try refuseIfHeldByPort(device, operation: "attach") }
+            let path = try await vhostPath(ofDevice: device, parameter: "device")
+            try port.attach(device: device, path: path)
+            record.device = device
+        case (nil, true):
+            port.detach()
+            record.device = nil
+        default:
+            throw APIError.invalidParams("give either device or detach true", parameter: "device")
+        }
+        try noteBackend(of: port, record: record)
+        return Self.portInfo(port, record: portRecords[params.name])
+    }
+}

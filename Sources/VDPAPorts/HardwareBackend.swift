@@ -1,0 +1,213 @@
+import VDPASystem
+import VDPAVhost
+import VirtioModel
+
+/// A guest memory region as a port's consumer described it (vhost-user SET_MEM_TABLE),
+/// mapped into vdpad so the vhost-vdpa device can pin it: IOVA = guest physical address,
+/// `uaddr` = vdpad's mapping.
+final class ConsumerMemoryRegion: @unchecked Sendable {
+    // SAFETY (@unchecked): immutable after init; the mapping lives as long as this object.
+    let guestPhysicalAddress: UInt64
+    let size: UInt64
+    /// Where the consumer has it mapped (the addresses of its SET_VRING_ADDR).
+    let consumerAddress: UInt64
+    let mapping: MappedFile
+
+    init(guestPhysicalAddress: UInt64, size: UInt64, consumerAddress: UInt64, mapping: MappedFile) {
+        self.guestPhysicalAddress = guestPhysicalAddress
+        self.size = size
+        self.consumerAddress = consumerAddress
+        self.mapping = mapping
+    }
+
+    /// The guest physical address of a consumer address inside this region.
+    func guestPhysical(ofConsumerAddress address: UInt64) -> UInt64? {
+        guard address >= consumerAddress, address - consumerAddress < size else { return nil }
+        return guestPhysicalAddress + (address - consumerAddress)
+    }
+}
+
+/// One virtqueue as the consumer set it up.
+struct ConsumerQueue {
+    var size: UInt16 = 0
+    /// Ring addresses as guest physical addresses (translated from the consumer's).
+    var addresses: VringAddresses?
+    /// The base the consumer asked for (SET_VRING_BASE).
+    var base: UInt32 = 0
+    var kick: OwnedFileDescriptor?
+    var call: OwnedFileDescriptor?
+    var enabled = false
+}
+
+/// Microseconds per named step, in the order they ran.
+public struct StepTimings: Sendable, Hashable {
+    public private(set) var steps: [(name: String, microseconds: Int)] = []
+    public init() {}
+
+    public static func == (a: StepTimings, b: StepTimings) -> Bool { a.dictionary == b.dictionary }
+    public func hash(into hasher: inout Hasher) { hasher.combine(dictionary) }
+
+    /// Runs `body` and records how long it took under `name`.
+    public mutating func measure<T, E: Error>(_ name: String, _ body: () throws(E) -> T) throws(E) -> T {
+        let start = ContinuousClock.now
+        defer { record(name, since: start) }
+        return try body()
+    }
+
+    /// Records the time from `start` to now under `name`.
+    public mutating func record(_ name: String, since start: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - start
+        steps.append((name, Int(elapsed.components.seconds) * 1_000_000 + Int(elapsed.components.attoseconds / 1_000_000_000_000)))
+    }
+
+    public mutating func append(_ other: StepTimings) { steps += other.steps }
+
+    public var dictionary: [String: Int] {
+        steps.reduce(into: [:]) { $0[$1.name, default: 0] += $1.microseconds }
+    }
+
+    public var totalMicroseconds: Int { steps.reduce(0) { $0 + $1.microseconds } }
+}
+
+/// The hardware backend of a port: a vhost-vdpa device vdpad owns, programmed with the
+/// consumer's memory, rings and eventfds so the device processes the rings itself (packets
+/// never touch vdpad). The sequence is the driver's (virtio 1.2 §3.1.1) as QEMU's
+/// vhost-vdpa runs it: reset, ACKNOWLEDGE, DRIVER, features, FEATURES_OK, IOTLB maps,
+/// vrings (num, addr, base, kick, call, enable), DRIVER_OK.
+final class HardwareBackend {
+    let deviceName: String
+    let device: any VhostVDPAControl
+    let offeredFeatures: VirtioFeatures
+    let backendFeatures: BackendFeatures
+    let queueCount: Int
+    let maximumQueueSize: Int
+    let deviceType: UInt32
+    private(set) var negotiatedFeatures: VirtioFeatures = []
+    private var mapped: [(iova: UInt64, size: UInt64)] = []
+    private(set) var running = false
+    private(set) var suspended = false
+
+    /// What vdpad asks of every device it holds: IOTLB v2 messages (it maps through
+    /// `write()`), batching, and suspend/resume where the parent has them.
+    static let wantedBackendFeatures: BackendFeatures = [.iotlbMessageV2, .iotlbBatch, .suspend, .resume]
+
+    /// Takes ownership of an opened device and reads what it offers.
+    init(deviceName: String, device: any VhostVDPAControl) throws(VhostError) {
+        self.deviceName = deviceName
+        self.device = device
+        do {
+            try device.setOwner()
+            offeredFeatures = try device.features()
+            let offered = try device.backendFeatures()
+            backendFeatures = offered.intersection(Self.wantedBackendFeatures)
+            try device.setBackendFeatures(backendFeatures)
+            queueCount = Int(try device.queueCount())
+            maximumQueueSize = Int(try device.maximumQueueSize())
+            deviceType = try device.deviceID()
+        } catch {
+            device.close()
+            throw error
+        }
+    }
+
+    var canSuspend: Bool { backendFeatures.contains(.suspend) }
+    var canResume: Bool { backendFeatures.contains(.resume) }
+
+    /// Programs the device with the consumer's setup and starts it with each queue at
+    /// `bases[index]` (the vhost encoding).
+    func start(features: VirtioFeatures, regions: [ConsumerMemoryRegion], queues: [Int: ConsumerQueue], bases: [Int: UInt32],
+               timings: inout StepTimings) throws(VhostError) {
+        running = false
+        suspended = false
+        try timings.measure("reset") { () throws(VhostError) in
+            try device.setStatus([])
+            try device.setStatus([.acknowledge])
+            try device.setStatus([.acknowledge, .driver])
+        }
+        try timings.measure("features") { () throws(VhostError) in
+            try device.setFeatures(features)
+            try device.setStatus([.acknowledge, .driver, .featuresOK])
+            guard try device.status().contains(.featuresOK) else {
+                throw VhostError(step: "FEATURES_OK", device: device.path, errno: 0, reason: "the device did not accept features \(features)")
+            }
+        }
+        negotiatedFeatures = features
+        try timings.measure("map") { () throws(VhostError) in try map(regions) }
+        try timings.measure("vrings") { () throws(VhostError) in
+            for (index, queue) in queues.sorted(by: { $0.key < $1.key }) {
+                guard let addresses = queue.addresses, queue.size > 0 else { continue }
+                let vq = QueueIndex(UInt32(index))
+                try device.setQueueSize(vq, queue.size)
+                try device.setQueueAddresses(vq, addresses)
+                try device.setQueueBase(vq, bases[index] ?? queue.base)
+                try device.setKick(vq, queue.kick?.rawValue ?? -1)
+                try device.setCall(vq, queue.call?.rawValue ?? -1)
+                try device.setQueueEnabled(vq, queue.enabled)
+            }
+        }
+        try timings.measure("driver_ok") { () throws(VhostError) in
+            try device.setStatus([.acknowledge, .driver, .featuresOK, .driverOK])
+        }
+        running = true
+    }
+
+    /// Replaces the IOTLB mappings with `regions` (IOVA = guest physical address).
+    func map(_ regions: [ConsumerMemoryRegion]) throws(VhostError) {
+        let batch = backendFeatures.contains(.iotlbBatch)
+        var messages: [IOTLBMessage] = batch ? [.batchBegin()] : []
+        messages += mapped.map { IOTLBMessage.invalidate(iova: IOVA($0.iova), size: $0.size) }
+        messages += regions.map {
+            IOTLBMessage.update(iova: IOVA($0.guestPhysicalAddress), size: $0.size, userAddress: $0.mapping.userAddress, permission: .readWrite)
+        }
+        if batch { messages.append(.batchEnd()) }
+        mapped = []
+        try device.send(messages)
+        mapped = regions.map { ($0.guestPhysicalAddress, $0.size) }
+    }
+
+    /// VHOST_VDPA_SUSPEND: the device stops at a clean point; every used descriptor is
+    /// written back, none is half-processed.
+    func suspend() throws(VhostError) {
+        guard running, !suspended else { return }
+        guard canSuspend else {
+            throw VhostError(step: "VHOST_VDPA_SUSPEND", device: device.path, errno: ErrnoCode.notSupported, reason: "the device's backend cannot suspend (no VHOST_BACKEND_F_SUSPEND)")
+        }
+        try device.suspend()
+        suspended = true
+    }
+
+    /// VHOST_VDPA_RESUME.
+    func resume() throws(VhostError) {
+        guard suspended else { return }
+        guard canResume else {
+            throw VhostError(step: "VHOST_VDPA_RESUME", device: device.path, errno: ErrnoCode.notSupported, reason: "the device's backend cannot resume (no VHOST_BACKEND_F_RESUME)")
+        }
+        try device.resume()
+        suspended = false
+    }
+
+    /// VHOST_GET_VRING_BASE of each queue.
+    func bases(of queues: [Int]) throws(VhostError) -> [Int: UInt32] {
+        var bases: [Int: UInt32] = [:]
+        for index in queues { bases[index] = try device.queueBase(QueueIndex(UInt32(index))) }
+        return bases
+    }
+
+    /// Device-specific configuration space, whole.
+    func config() throws(VhostError) -> [UInt8] {
+        try device.config(offset: 0, length: try device.configSize())
+    }
+
+    /// Resets the device (status 0): it stops touching guest memory.
+    func stop() {
+        try? device.setStatus([])
+        running = false
+        suspended = false
+    }
+
+    /// Gives the device up; the kernel resets it on close.
+    func close() {
+        stop()
+        device.close()
+    }
+}

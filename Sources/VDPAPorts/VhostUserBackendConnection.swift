@@ -1,0 +1,86 @@
+import VDPASystem
+import VhostUser
+
+/// What a vhost-user back-end answers.
+public enum VhostUserReply: Sendable {
+    case u64(UInt64)
+    case vringState(VhostUserVringState)
+    case config(offset: UInt32, flags: UInt32, bytes: [UInt8])
+}
+
+/// Reacts to a front-end's requests (a port).
+public protocol VhostUserBackendHandler: AnyObject {
+    /// Handles one request; returns its reply (nil for requests without one). Throwing
+    /// answers with a failure: a non-zero ack when REPLY_ACK was negotiated and asked for,
+    /// otherwise the connection is closed (the protocol's only other way to say no).
+    func handle(_ request: VhostUserRequest, fileDescriptors: [OwnedFileDescriptor]) throws -> VhostUserReply?
+    /// The front-end went away (or the connection was stopped).
+    func connectionClosed()
+}
+
+/// One front-end connection of a vhost-user back-end: reads messages with their file
+/// descriptors, hands them to the handler, writes the replies (vhost-user.rst "Communication").
+public final class VhostUserBackendConnection: @unchecked Sendable {
+    // SAFETY (@unchecked): `run()` is the only reader and writer; `stop()` only shuts the socket down.
+    private let socket: UnixMessageSocket
+    private weak var handler: (any VhostUserBackendHandler)?
+    public private(set) var replyAckNegotiated = false
+
+    public init(socket: UnixMessageSocket, handler: any VhostUserBackendHandler) {
+        self.socket = socket
+        self.handler = handler
+    }
+
+    /// Serves until the front-end closes, a message is malformed, or `stop()`. Blocking.
+    public func run() {
+        defer {
+            socket.close()
+            handler?.connectionClosed()
+        }
+        while true {
+            guard let (header, request, fds) = try? readRequest(), let handler else { return }
+            var reply: VhostUserReply?
+            var failed = false
+            do {
+                reply = try handler.handle(request, fileDescriptors: fds)
+            } catch {
+                failed = true
+            }
+            if case .setProtocolFeatures(let raw) = request, !failed {
+                replyAckNegotiated = VhostUserProtocolFeatures(rawValue: raw).contains(.replyAck)
+            }
+            let bytes: [UInt8]?
+            if request.hasReply {
+                guard !failed, let reply else { return }
+                bytes = switch reply {
+                case .u64(let value): VhostUserCodec.encodeReply(to: header.request, u64: value)
+                case .vringState(let state): VhostUserCodec.encodeReply(to: header.request, vringState: state)
+                case .config(let offset, let flags, let payload): VhostUserCodec.encodeReply(to: header.request, config: offset, flags: flags, bytes: payload)
+                }
+            } else if replyAckNegotiated, VhostUserCodec.needsReply(header) {
+                bytes = VhostUserCodec.encodeReply(to: header.request, u64: failed ? 1 : 0)
+            } else if failed {
+                return
+            } else {
+                bytes = nil
+            }
+            if let bytes { guard (try? socket.send(bytes)) != nil else { return } }
+        }
+    }
+
+    private func readRequest() throws -> (VhostUserHeader, VhostUserRequest, [OwnedFileDescriptor]) {
+        let (headerBytes, headerFDs) = try socket.receive(exactly: VhostUserHeader.byteCount)
+        let header = try VhostUserCodec.decodeHeader(headerBytes)
+        var fds = headerFDs
+        var payload: [UInt8] = []
+        if header.size > 0 {
+            let (bytes, more) = try socket.receive(exactly: Int(header.size))
+            payload = bytes
+            fds += more
+        }
+        return (header, try VhostUserCodec.decodeRequest(header: header, payload: payload, fileDescriptorCount: fds.count), fds)
+    }
+
+    /// Ends the connection: `run()` returns.
+    public func stop() { socket.shutdown() }
+}

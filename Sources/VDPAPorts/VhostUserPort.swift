@@ -1,0 +1,474 @@
+import Foundation
+import VDPASystem
+import VDPAVhost
+import VhostUser
+import VirtioModel
+import Virtqueue
+
+/// Why a port cannot do what was asked.
+public struct PortError: Error, Hashable, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Hashable {
+        /// No backend device, or a consumer that has not set up its rings.
+        case notAttached
+        /// The consumer asked for something the port does not offer.
+        case consumer
+    }
+    public var kind: Kind
+    public var message: String
+    public var description: String { message }
+}
+
+/// What a port read from its suspended device: the makings of a saved virtqueue state.
+public struct PortStateCapture: Sendable {
+    public var device: String
+    public var deviceType: UInt32
+    public var offeredFeatures: VirtioFeatures
+    public var negotiatedFeatures: VirtioFeatures
+    public var backendFeatures: BackendFeatures
+    public var status: DeviceStatus
+    public var config: [UInt8]
+    public var queueCount: Int
+    public var queues: [(index: Int, size: Int, base: UInt32, enabled: Bool)]
+    public var layout: QueueLayout
+    public var timings: StepTimings
+}
+
+/// The device a port holds, as the API lists it.
+public struct PortBackendSnapshot: Sendable, Hashable {
+    public var device: String
+    public var path: String
+    public var offeredFeatures: VirtioFeatures
+    public var backendFeatures: BackendFeatures
+    public var queueCount: Int
+    public var maximumQueueSize: Int
+}
+
+/// What a port looks like right now.
+public struct PortStatus: Sendable, Hashable {
+    public enum State: String, Sendable { case waiting, configuring, running, suspended, detached }
+    public var state: State
+    public var consumerConnected: Bool
+    public var consumerFeatures: VirtioFeatures?
+    public var memoryRegions: Int
+    public var queues: [Int]
+    public var driverOK: Bool
+    public var backend: PortBackendSnapshot?
+}
+
+/// A port: a vhost-user socket one consumer (a VMM) connects to, answered by vdpad itself,
+/// with a vhost-vdpa device vdpad holds as the backend that processes the consumer's rings.
+///
+/// vdpad offers the consumer the device's features minus what it does not mediate yet (the
+/// control virtqueue and what depends on it) and minus ACCESS_PLATFORM (vdpad maps the
+/// consumer's memory into the device itself, IOVA = guest physical address). Because vdpad
+/// owns the device (`VHOST_SET_OWNER`: vhost-vdpa takes one owner), it can suspend it, read
+/// every ring's position and start another device there: the consumer notices nothing.
+///
+/// Thread safety: one lock guards all state; the connection thread and the controller both
+/// take it. Device ioctls run under it (they are short).
+public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
+    // SAFETY (@unchecked): every mutable field is read and written under `lock`.
+    public let name: String
+    public let socketPath: String
+    private let opener: any VhostVDPAOpening
+    private let lock = NSLock()
+
+    // The consumer's side.
+    private var connected = false
+    private var protocolFeatures: VhostUserProtocolFeatures = []
+    private var consumerFeatures: VirtioFeatures?
+    private var regions: [ConsumerMemoryRegion] = []
+    private var queues: [Int: ConsumerQueue] = [:]
+    private var consumerStatus: UInt8 = 0
+    private var driverOK = false
+    /// Positions read from the last device the consumer's rings ran on, by queue: where the
+    /// next device starts.
+    private var lastKnownBases: [Int: UInt32] = [:]
+
+    // The backend.
+    private var backend: HardwareBackend?
+    private var backendPath: String?
+    /// The last offer made to a consumer, kept while no device is attached.
+    private var lastOffer: VirtioFeatures?
+
+    // Serving.
+    private var listener: UnixListeningSocket?
+    private var connection: VhostUserBackendConnection?
+    private var stopped = false
+
+    /// `VHOST_USER_F_PROTOCOL_FEATURES` (bit 30 of GET_FEATURES).
+    static let protocolFeaturesBit = VirtioFeatures(rawValue: 1 << 30)
+    /// Features a port never offers: those of the control virtqueue, which vdpad does not
+    /// mediate yet, and ACCESS_PLATFORM (vdpad translates addresses itself).
+    static let withheldFeatures: VirtioFeatures = [
+        .accessPlatform, .Net.controlVirtqueue, .Net.controlRx, .Net.controlVLAN, .Net.controlRxExtra, .Net.guestAnnounce,
+        .Net.multiqueue, .Net.controlMACAddress, .Net.controlGuestOffloads, .Net.rss, .Net.hashReport,
+    ]
+    static let offeredProtocolFeatures: VhostUserProtocolFeatures = [.multipleQueues, .replyAck, .config, .status]
+
+    public init(name: String, socketPath: String, opener: any VhostVDPAOpening) {
+        self.name = name
+        self.socketPath = socketPath
+        self.opener = opener
+    }
+
+    private func locked<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    // MARK: serving
+
+    /// Creates the socket and serves consumers, one at a time, on a thread of its own.
+    public func start() throws {
+        let socket = try UnixListeningSocket(path: socketPath, mode: 0o660)
+        locked { listener = socket }
+        let thread = Thread { [self] in serve(socket) }
+        thread.name = "vdpad-port-\(name)"
+        thread.start()
+    }
+
+    private func serve(_ socket: UnixListeningSocket) {
+        while !locked({ stopped }) {
+            guard let accepted = try? socket.accept() else {
+                if locked({ stopped }) { return }
+                Thread.sleep(forTimeInterval: 0.05)
+                continue
+            }
+            let connection = VhostUserBackendConnection(socket: accepted, handler: self)
+            let refused: Bool = locked {
+                if stopped || connected { return true }
+                connected = true
+                self.connection = connection
+                return false
+            }
+            if refused {
+                accepted.close()
+                continue
+            }
+            connection.run()
+        }
+    }
+
+    /// Stops serving: the consumer is disconnected, the socket removed, the device released.
+    public func stop() {
+        let (listener, connection): (UnixListeningSocket?, VhostUserBackendConnection?) = locked {
+            stopped = true
+            return (self.listener, self.connection)
+        }
+        connection?.stop()
+        listener?.close()
+        locked {
+            backend?.close()
+            backend = nil
+            backendPath = nil
+            resetConsumer()
+        }
+    }
+
+    // MARK: the backend
+
+    /// Opens and takes `device` (its `/dev/vhost-vdpa-N` at `path`) as the backend. When the
+    /// consumer's rings are running, they start on it where they stood.
+    public func attach(device: String, path: String) throws {
+        var timings = StepTimings()
+        try locked { () throws in
+            releaseBackend()
+            let opened = try opener.open(path: path)
+            let hardware = try HardwareBackend(deviceName: device, device: opened)
+            backend = hardware
+            backendPath = path
+            lastOffer = Self.offer(from: hardware.offeredFeatures)
+            if driverOK { try startBackend(bases: lastKnownBases, timings: &timings) }
+        }
+    }
+
+    /// Releases the backend device (suspending it first to learn where the rings stand).
+    public func detach() {
+        locked { releaseBackend() }
+    }
+
+    private func releaseBackend() {
+        guard let hardware = backend else { return }
+        if hardware.running {
+            if (try? hardware.suspend()) != nil, let read = try? hardware.bases(of: Array(queues.keys)) {
+                lastKnownBases = read
+            }
+        }
+        hardware.close()
+        backend = nil
+        backendPath = nil
+    }
+
+    /// The device held, if any.
+    public var backendDevice: PortBackendSnapshot? { locked { backendSnapshot() } }
+
+    private func backendSnapshot() -> PortBackendSnapshot? {
+        guard let backend, let backendPath else { return nil }
+        return PortBackendSnapshot(device: backend.deviceName, path: backendPath, offeredFeatures: backend.offeredFeatures,
+                                   backendFeatures: backend.backendFeatures, queueCount: backend.queueCount, maximumQueueSize: backend.maximumQueueSize)
+    }
+
+    public var status: PortStatus {
+        locked {
+            let state: PortStatus.State
+            if !connected && !driverOK {
+                state = .waiting
+            } else if let backend {
+                state = backend.running ? (backend.suspended ? .suspended : .running) : (driverOK ? .detached : .configuring)
+            } else {
+                state = driverOK ? .detached : .configuring
+            }
+            return PortStatus(state: state, consumerConnected: connected, consumerFeatures: consumerFeatures, memoryRegions: regions.count,
+                              queues: queues.keys.sorted(), driverOK: driverOK, backend: backendSnapshot())
+        }
+    }
+
+    private func startBackend(bases: [Int: UInt32], timings: inout StepTimings) throws {
+        guard let backend else { return }
+        guard let consumerFeatures else { throw PortError(kind: .notAttached, message: "port \(name): the consumer has not set its features") }
+        var features = consumerFeatures.subtracting(Self.protocolFeaturesBit)
+        if backend.offeredFeatures.contains(.accessPlatform) { features.insert(.accessPlatform) }
+        try backend.start(features: features, regions: regions, queues: queues, bases: bases, timings: &timings)
+    }
+
+    // MARK: saving and restoring
+
+    /// Suspends the backend and reads every ring's position, the negotiated features, the
+    /// status and the configuration space. The device stays suspended unless `resume`.
+    public func capture(resume: Bool) throws -> PortStateCapture {
+        try locked { () throws -> PortStateCapture in
+            guard let backend, backend.running else {
+                throw PortError(kind: .notAttached, message: "port \(name): no device is running the consumer's rings (state: \(backend == nil ? "no backend" : "not started"))")
+            }
+            var timings = StepTimings()
+            try timings.measure("suspend") { () throws(VhostError) in try backend.suspend() }
+            let indexes = queues.filter { $0.value.addresses != nil }.keys.sorted()
+            let bases = try timings.measure("vring_base") { () throws(VhostError) in try backend.bases(of: indexes) }
+            let (status, config) = try timings.measure("status_config") { () throws(VhostError) in (try backend.device.status(), try backend.config()) }
+            lastKnownBases = bases
+            if resume { try timings.measure("resume") { () throws(VhostError) in try backend.resume() } }
+            let layout: QueueLayout = backend.negotiatedFeatures.contains(.ringPacked) ? .packed : .split
+            return PortStateCapture(
+                device: backend.deviceName, deviceType: backend.deviceType, offeredFeatures: backend.offeredFeatures,
+                negotiatedFeatures: backend.negotiatedFeatures, backendFeatures: backend.backendFeatures, status: status, config: config,
+                queueCount: backend.queueCount,
+                queues: indexes.map { (index: $0, size: Int(queues[$0]?.size ?? 0), base: bases[$0] ?? 0, enabled: queues[$0]?.enabled ?? false) },
+                layout: layout, timings: timings)
+        }
+    }
+
+    /// The facts of `device` that decide whether it can take a saved state: opened and
+    /// owned for the question (or the held backend itself when it is that device).
+    public func probe(device: String, path: String) throws -> PortBackendSnapshot {
+        if let held = backendDevice, held.device == device { return held }
+        let opened = try opener.open(path: path)
+        let hardware = try HardwareBackend(deviceName: device, device: opened)
+        defer { hardware.close() }
+        return PortBackendSnapshot(device: device, path: path, offeredFeatures: hardware.offeredFeatures, backendFeatures: hardware.backendFeatures,
+                                   queueCount: hardware.queueCount, maximumQueueSize: hardware.maximumQueueSize)
+    }
+
+    /// Whether the consumer has set up its rings (a restore needs them).
+    public var consumerReady: Bool { locked { driverOK && !regions.isEmpty } }
+
+    /// Starts `device` with the consumer's rings at `bases` (the vhost encoding of a saved
+    /// state), releasing the current backend first (the same device re-opened, or another).
+    public func restore(device: String, path: String, bases: [Int: UInt32], beforeStart: () throws -> Void = {}) throws -> StepTimings {
+        try locked { () throws -> StepTimings in
+            guard driverOK, !regions.isEmpty else {
+                throw PortError(kind: .notAttached, message: "port \(name): no consumer has set up its rings to start a device under")
+            }
+            var timings = StepTimings()
+            timings.measure("release") { releaseBackend() }
+            try beforeStart()
+            let hardware = try timings.measure("open") { () throws in
+                try HardwareBackend(deviceName: device, device: try opener.open(path: path))
+            }
+            backend = hardware
+            backendPath = path
+            lastOffer = Self.offer(from: hardware.offeredFeatures)
+            try startBackend(bases: bases, timings: &timings)
+            lastKnownBases = bases
+            return timings
+        }
+    }
+
+    // MARK: vhost-user (the consumer's requests)
+
+    static func offer(from deviceFeatures: VirtioFeatures) -> VirtioFeatures {
+        deviceFeatures.subtracting(withheldFeatures).union(protocolFeaturesBit)
+    }
+
+    public func handle(_ request: VhostUserRequest, fileDescriptors: [OwnedFileDescriptor]) throws -> VhostUserReply? {
+        try locked { () throws -> VhostUserReply? in try handleLocked(request, fileDescriptors) }
+    }
+
+    private func handleLocked(_ request: VhostUserRequest, _ fds: [OwnedFileDescriptor]) throws -> VhostUserReply? {
+        switch request {
+        case .getFeatures:
+            guard let offer = backend.map({ Self.offer(from: $0.offeredFeatures) }) ?? lastOffer else {
+                throw PortError(kind: .consumer, message: "port \(name) has no backend device to offer features from")
+            }
+            return .u64(offer.rawValue)
+        case .setFeatures(let raw):
+            let features = VirtioFeatures(rawValue: raw)
+            if let offer = backend.map({ Self.offer(from: $0.offeredFeatures) }) ?? lastOffer, !features.isSubset(of: offer) {
+                throw PortError(kind: .consumer, message: "port \(name): features \(features.subtracting(offer)) were not offered")
+            }
+            consumerFeatures = features
+            return nil
+        case .setOwner:
+            return nil
+        case .resetOwner:
+            resetConsumer()
+            return nil
+        case .getProtocolFeatures:
+            return .u64(Self.offeredProtocolFeatures.rawValue)
+        case .setProtocolFeatures(let raw):
+            protocolFeatures = VhostUserProtocolFeatures(rawValue: raw).intersection(Self.offeredProtocolFeatures)
+            return nil
+        case .getQueueNum:
+            let count = backend?.queueCount ?? 2
+            return .u64(UInt64(max(1, count / 2)))
+        case .setMemoryTable(let described):
+            var mapped: [ConsumerMemoryRegion] = []
+            for (region, fd) in zip(described, fds) {
+                guard region.size > 0, region.size <= UInt64(Int.max) else {
+                    throw PortError(kind: .consumer, message: "port \(name): memory region of size \(region.size)")
+                }
+                let mapping = try MappedFile(fileDescriptor: fd.rawValue, offset: region.mmapOffset, length: Int(region.size))
+                mapped.append(ConsumerMemoryRegion(guestPhysicalAddress: region.guestPhysicalAddress, size: region.size,
+                                                   consumerAddress: region.userAddress, mapping: mapping))
+            }
+            if let backend, backend.running { try backend.map(mapped) }
+            regions = mapped
+            return nil
+        case .setVringNum(let state):
+            let index = try queueIndex(state.index)
+            guard state.num > 0, state.num <= 32768, state.num & (state.num - 1) == 0 || consumerFeatures?.contains(.ringPacked) == true else {
+                throw PortError(kind: .consumer, message: "port \(name): queue \(index) size \(state.num)")
+            }
+            queues[index, default: ConsumerQueue()].size = UInt16(state.num)
+            return nil
+        case .setVringAddress(let address):
+            let index = try queueIndex(address.index)
+            func translate(_ consumerAddress: UInt64, _ what: String) throws -> IOVA {
+                guard let physical = regions.lazy.compactMap({ $0.guestPhysical(ofConsumerAddress: consumerAddress) }).first else {
+                    throw PortError(kind: .consumer, message: "port \(name): queue \(index) \(what) address 0x\(String(consumerAddress, radix: 16)) is in no memory region")
+                }
+                return IOVA(physical)
+            }
+            queues[index, default: ConsumerQueue()].addresses = VringAddresses(
+                descriptorTable: try translate(address.descriptorTable, "descriptor table"),
+                driverArea: try translate(address.availableRing, "available ring"),
+                deviceArea: try translate(address.usedRing, "used ring"))
+            return nil
+        case .setVringBase(let state):
+            let index = try queueIndex(state.index)
+            queues[index, default: ConsumerQueue()].base = state.num
+            lastKnownBases[index] = nil
+            return nil
+        case .getVringBase(let raw):
+            // vhost-user: GET_VRING_BASE stops the ring and answers where it stands.
+            let index = try queueIndex(raw)
+            var base = lastKnownBases[index] ?? queues[index]?.base ?? 0
+            if let backend, backend.running {
+                if backend.canSuspend {
+                    try backend.suspend()
+                    base = try backend.bases(of: [index])[index] ?? base
+                    lastKnownBases[index] = base
+                } else {
+                    backend.stop()
+                }
+            }
+            queues[index]?.enabled = false
+            return .vringState(VhostUserVringState(index: UInt32(index), num: base))
+        case .setVringKick(let raw, let hasFD), .setVringCall(let raw, let hasFD):
+            let index = try queueIndex(raw)
+            let fd = hasFD ? fds.first : nil
+            if case .setVringKick = request {
+                queues[index, default: ConsumerQueue()].kick = fd
+                if let backend, backend.running { try backend.device.setKick(QueueIndex(UInt32(index)), fd?.rawValue ?? -1) }
+            } else {
+                queues[index, default: ConsumerQueue()].call = fd
+                if let backend, backend.running { try backend.device.setCall(QueueIndex(UInt32(index)), fd?.rawValue ?? -1) }
+            }
+            return nil
+        case .setVringErr:
+            return nil
+        case .setVringEnable(let state):
+            let index = try queueIndex(state.index)
+            queues[index, default: ConsumerQueue()].enabled = state.num != 0
+            if let backend, backend.running, !backend.suspended {
+                try backend.device.setQueueEnabled(QueueIndex(UInt32(index)), state.num != 0)
+            }
+            if !protocolFeatures.contains(.status), !driverOK, allConfiguredQueuesReady {
+                try consumerStarted()
+            }
+            return nil
+        case .getConfig(let offset, let size, let flags):
+            guard let backend else { throw PortError(kind: .consumer, message: "port \(name) has no backend device to read config from") }
+            return .config(offset: offset, flags: flags, bytes: try backend.device.config(offset: offset, length: size))
+        case .setConfig:
+            throw PortError(kind: .consumer, message: "port \(name): the configuration space is read-only")
+        case .setStatus(let raw):
+            consumerStatus = raw
+            let status = DeviceStatus(rawValue: raw)
+            if raw == 0 {
+                backend?.stop()
+                driverOK = false
+            } else if status.contains(.driverOK), !driverOK {
+                try consumerStarted()
+            }
+            return nil
+        case .getStatus:
+            return .u64(UInt64(consumerStatus))
+        case .getMaxMemorySlots:
+            return .u64(UInt64(VhostUserCodec.maximumFileDescriptors))
+        default:
+            throw PortError(kind: .consumer, message: "port \(name): request not supported")
+        }
+    }
+
+    private var allConfiguredQueuesReady: Bool {
+        let configured = queues.values.filter { $0.addresses != nil }
+        return !configured.isEmpty && configured.allSatisfy { $0.kick != nil && $0.enabled }
+    }
+
+    private func consumerStarted() throws {
+        driverOK = true
+        var timings = StepTimings()
+        try startBackend(bases: lastKnownBases, timings: &timings)
+    }
+
+    private func queueIndex(_ raw: UInt32) throws -> Int {
+        let limit = backend?.queueCount ?? 256
+        guard raw < UInt32(limit) else { throw PortError(kind: .consumer, message: "port \(name): queue \(raw) does not exist (\(limit) queues)") }
+        return Int(raw)
+    }
+
+    private func resetConsumer() {
+        backend?.stop()
+        regions = []
+        queues = [:]
+        consumerFeatures = nil
+        protocolFeatures = []
+        consumerStatus = 0
+        driverOK = false
+    }
+
+    public func connectionClosed() {
+        locked {
+            if let backend, backend.running {
+                if (try? backend.suspend()) != nil, let read = try? backend.bases(of: Array(queues.keys)) {
+                    lastKnownBases = read
+                }
+            }
+            resetConsumer()
+            connected = false
+            connection = nil
+        }
+    }
+}

@@ -1,0 +1,220 @@
+import VDPAPolicy
+
+// MARK: port_add, port_del, port_list, port_get, port_set
+
+public struct PortAddParams: Codable, Hashable, Sendable {
+    public var name: String
+    /// The vDPA device (bound to vhost_vdpa) that backs the port; none: attach later with `port_set`.
+    public var device: String?
+    public init(name: String, device: String? = nil) {
+        self.name = name
+        self.device = device
+    }
+}
+
+public struct PortNameParams: Codable, Hashable, Sendable {
+    public var name: String
+    public init(name: String) { self.name = name }
+}
+
+public struct PortSetParams: Codable, Hashable, Sendable {
+    public var name: String
+    /// Attach this device as the port's backend (the consumer's rings start on it at their current state).
+    public var device: String?
+    /// Release the current backend device (it is reset by the kernel when vdpad closes it).
+    public var detach: Bool?
+    public init(name: String, device: String? = nil, detach: Bool? = nil) {
+        self.name = name
+        self.device = device
+        self.detach = detach
+    }
+}
+
+/// A port as the API shows it.
+public struct PortInfo: Codable, Hashable, Sendable {
+    /// `waiting`: no consumer; `configuring`: a consumer is setting up its rings; `running`: the
+    /// backend processes the rings; `suspended`: stopped at a clean point (state saved or being
+    /// moved); `detached`: a consumer is set up but no backend device is attached.
+    public var state: String
+    public var name: String
+    public var socket: String
+    public var device: String?
+    public var consumer: ConsumerInfo?
+    public var backend: BackendInfo?
+
+    public struct ConsumerInfo: Codable, Hashable, Sendable {
+        public var features: FeatureList?
+        public var memoryRegions: Int
+        public var queues: [Int]
+        public var driverOK: Bool
+        public init(features: FeatureList?, memoryRegions: Int, queues: [Int], driverOK: Bool) {
+            self.features = features
+            self.memoryRegions = memoryRegions
+            self.queues = queues
+            self.driverOK = driverOK
+        }
+        private enum CodingKeys: String, CodingKey { case features, memoryRegions = "memory_regions", queues, driverOK = "driver_ok" }
+    }
+
+    /// The vhost-vdpa device vdpad holds open for the port, with its backend abilities.
+    public struct BackendInfo: Codable, Hashable, Sendable {
+        public var device: String
+        public var path: String
+        public var mgmtdev: String?
+        public var deviceFeatures: FeatureList
+        public var backendFeatures: [String]
+        public var suspend: Bool
+        public var resume: Bool
+        public var queueCount: Int
+        public var maxQueueSize: Int
+        public init(device: String, path: String, mgmtdev: String?, deviceFeatures: FeatureList, backendFeatures: [String], suspend: Bool, resume: Bool, queueCount: Int, maxQueueSize: Int) {
+            self.device = device
+            self.path = path
+            self.mgmtdev = mgmtdev
+            self.deviceFeatures = deviceFeatures
+            self.backendFeatures = backendFeatures
+            self.suspend = suspend
+            self.resume = resume
+            self.queueCount = queueCount
+            self.maxQueueSize = maxQueueSize
+        }
+        private enum CodingKeys: String, CodingKey {
+            case device, path, mgmtdev, deviceFeatures = "device_features", backendFeatures = "backend_features", suspend, resume
+            case queueCount = "queue_count", maxQueueSize = "max_queue_size"
+        }
+    }
+
+    public init(state: String, name: String, socket: String, device: String?, consumer: ConsumerInfo?, backend: BackendInfo?) {
+        self.state = state
+        self.name = name
+        self.socket = socket
+        self.device = device
+        self.consumer = consumer
+        self.backend = backend
+    }
+}
+
+public struct PortListResult: Codable, Hashable, Sendable {
+    public var ports: [PortInfo]
+    public init(ports: [PortInfo]) { self.ports = ports }
+}
+
+public struct PortDelResult: Codable, Hashable, Sendable {
+    public var name: String
+    public init(name: String) { self.name = name }
+}
+
+// MARK: vq_state_*
+
+public struct VqStateSaveParams: Codable, Hashable, Sendable {
+    /// The device to suspend and read: one vdpad holds for a port.
+    public var device: String
+    /// The saved state's name; default "DEVICE-YYYYMMDDTHHMMSSZ".
+    public var name: String?
+    /// Resume the device once its state is saved (default: it stays suspended, as before a move).
+    public var resume: Bool?
+    /// Replace a saved state of the same name.
+    public var replace: Bool?
+    public init(device: String, name: String? = nil, resume: Bool? = nil, replace: Bool? = nil) {
+        self.device = device
+        self.name = name
+        self.resume = resume
+        self.replace = replace
+    }
+}
+
+public struct VqStateNameParams: Codable, Hashable, Sendable {
+    public var name: String
+    public init(name: String) { self.name = name }
+}
+
+public struct VqStateImportParams: Codable, Hashable, Sendable {
+    public var state: VirtqueueStateDocument
+    /// Store it under this name instead of the document's.
+    public var name: String?
+    public var replace: Bool?
+    public init(state: VirtqueueStateDocument, name: String? = nil, replace: Bool? = nil) {
+        self.state = state
+        self.name = name
+        self.replace = replace
+    }
+}
+
+public struct VqStateRestoreParams: Codable, Hashable, Sendable {
+    /// The saved state.
+    public var name: String
+    /// The device to start at that state (bound to vhost_vdpa; the same one re-created, or another).
+    public var device: String
+    /// The port whose consumer's rings the device takes over; default: the port the state was saved from.
+    public var port: String?
+    public init(name: String, device: String, port: String? = nil) {
+        self.name = name
+        self.device = device
+        self.port = port
+    }
+}
+
+/// A saved state as the API lists it.
+public struct VqStateSummary: Codable, Hashable, Sendable {
+    public var name: String
+    public var device: String
+    public var port: String?
+    /// "saved" (on this host) or "imported".
+    public var origin: String
+    public var host: String
+    public var takenAt: String
+    public var queues: Int
+    public init(name: String, device: String, port: String?, origin: String, host: String, takenAt: String, queues: Int) {
+        self.name = name
+        self.device = device
+        self.port = port
+        self.origin = origin
+        self.host = host
+        self.takenAt = takenAt
+        self.queues = queues
+    }
+    private enum CodingKeys: String, CodingKey { case name, device, port, origin, host, takenAt = "taken_at", queues }
+}
+
+public struct VqStateListResult: Codable, Hashable, Sendable {
+    public var states: [VqStateSummary]
+    public init(states: [VqStateSummary]) { self.states = states }
+}
+
+/// A saved state: its summary and the whole document; `timings_us` says how long each step
+/// took when it was just saved or restored.
+public struct VqStateInfo: Codable, Hashable, Sendable {
+    public var origin: String
+    public var state: VirtqueueStateDocument
+    public var timingsUs: [String: Int]?
+    public init(origin: String, state: VirtqueueStateDocument, timingsUs: [String: Int]? = nil) {
+        self.origin = origin
+        self.state = state
+        self.timingsUs = timingsUs
+    }
+    private enum CodingKeys: String, CodingKey { case origin, state, timingsUs = "timings_us" }
+}
+
+public struct VqStateRestoreResult: Codable, Hashable, Sendable {
+    public var name: String
+    public var device: String
+    public var port: String
+    /// What was replayed onto the device before its driver started (e.g. "mac").
+    public var replayed: [String]
+    /// Microseconds per step: release, open, mac, program, driver_ok; pause is suspend-to-running
+    /// when the port moved from a suspended device.
+    public var timingsUs: [String: Int]
+    public init(name: String, device: String, port: String, replayed: [String], timingsUs: [String: Int]) {
+        self.name = name
+        self.device = device
+        self.port = port
+        self.replayed = replayed
+        self.timingsUs = timingsUs
+    }
+    private enum CodingKeys: String, CodingKey { case name, device, port, replayed, timingsUs = "timings_us" }
+}
+
+public struct VqStateDelResult: Codable, Hashable, Sendable {
+    public var name: String
+    public init(name: String) { self.name = name }
+}

@@ -1,0 +1,48 @@
+import Foundation
+
+/// A port: a vhost-user socket vdpad serves to one consumer (a VMM), backed by a vDPA
+/// device vdpad holds open. Kept so a restarted daemon serves the same sockets.
+public struct PortRecord: Codable, Hashable, Sendable {
+    public var name: String
+    /// The vDPA device backing it (nil: none attached).
+    public var device: String?
+    public var socketPath: String
+    /// The backend features (`VHOST_GET_BACKEND_FEATURES`) last read from its device, and
+    /// that device's management device: what the capabilities document reports.
+    public var backendFeatures: Int64?
+    public var managementDevice: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public init(name: String, device: String?, socketPath: String, backendFeatures: Int64? = nil, managementDevice: String? = nil,
+                createdAt: Date = Date(), updatedAt: Date = Date()) {
+        self.name = name
+        self.device = device
+        self.socketPath = socketPath
+        self.backendFeatures = backendFeatures
+        self.managementDevice = managementDevice
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+}
+
+/// A saved virtqueue state, kept as the JSON of the policy layer's
+/// `VirtqueueStateDocument` (`vdpad.vqstate/v1`).
+public struct SnapshotRecord: Codable, Hashable, Sendable {
+    public var name: String
+    public var device: String
+    public var port: String?
+    /// Where it came from: "saved" here or "imported".
+    public var origin: String
+    public var json: String
+    public var createdAt: Date
+
+    public init(name: String, device: String, port: String?, origin: String, json: String, createdAt: Date = Date()) {
+        self.name = name
+        self.device = device
+        self.port = port
+        self.origin = origin
+        self.json = json
+        self.createdAt = createdAt
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+
+/// A file descriptor received from a peer (SCM_RIGHTS): closed when dropped.
+public final class OwnedFileDescriptor: @unchecked Sendable {
+    // SAFETY (@unchecked): the descriptor is only closed once, under `lock`.
+    public let rawValue: Int32
+    private let lock = NSLock()
+    private var isOpen = true
+
+    public init(adopting rawValue: Int32) { self.rawValue = rawValue }
+    deinit { close() }
+
+    public func close() {
+        lock.lock()
+        defer { lock.unlock() }
+        if isOpen { system_close(rawValue); isOpen = false }
+    }
+}
+
+/// A shared mapping of a file a peer sent (a VMM's guest memory region).
+public final class MappedFile: @unchecked Sendable {
+    // SAFETY (@unchecked): the mapping lives as long as this object; users coordinate access.
+    public let address: UnsafeMutableRawPointer
+    public let length: Int
+
+    /// `mmap(MAP_SHARED, PROT_READ|PROT_WRITE)` of `length` bytes at `offset` of the file.
+    public init(fileDescriptor: Int32, offset: UInt64, length: Int) throws {
+        address = try system_mmapShared(fileDescriptor, length: length, offset: offset)
+        self.length = length
+    }
+
+    deinit { system_munmap(address, length: length) }
+
+    /// The address as vhost IOTLB messages carry it (`uaddr`).
+    public var userAddress: UInt64 { UInt64(UInt(bitPattern: address)) }
+}
+
+/// A listening AF_UNIX stream socket. A stale socket file at the path is replaced.
+public final class UnixListeningSocket: @unchecked Sendable {
+    // SAFETY (@unchecked): the descriptor is set once; close() is idempotent under `lock`.
+    public let path: String
+    public let fileDescriptor: Int32
+    private let lock = NSLock()
+    private var isOpen = true
+
+    public init(path: String, mode: mode_t = 0o660) throws {
+        self.path = path
+        try? system_unlink(path)
+        // Bound under a private name, given its mode, then renamed into place: never
+        // reachable with the wrong permissions.
+        let privatePath = path + ".new"
+        try? system_unlink(privatePath)
+        let fd = try system_socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        do {
+            try system_bindUnix(fd, path: privatePath)
+            try system_chmod(privatePath, mode)
+            try system_listen(fd, backlog: 4)
+            try system_rename(privatePath, path)
+        } catch {
+            system_close(fd)
+            try? system_unlink(privatePath)
+            throw error
+        }
+        fileDescriptor = fd
+    }
+
+    deinit { close() }
+
+    /// Waits for a peer (blocking); throws once closed.
+    public func accept() throws -> UnixMessageSocket {
+        UnixMessageSocket(adopting: try system_accept(fileDescriptor))
+    }
+
+    /// Stops listening (waking a blocked `accept`) and removes the socket file.
+    public func close() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard isOpen else { return }
+        isOpen = false
+        system_shutdown(fileDescriptor)
+        system_close(fileDescriptor)
+        try? system_unlink(path)
+    }
+}
+
+/// A connected AF_UNIX stream socket that carries bytes together with file descriptors
+/// (SCM_RIGHTS), as vhost-user needs.
+public final class UnixMessageSocket: @unchecked Sendable {
+    // SAFETY (@unchecked): the descriptor is set once; close() is idempotent under `lock`.
+    public let fileDescriptor: Int32
+    private let lock = NSLock()
+    private var isOpen = true
+    /// Bytes read past the last message, with nothing of their own.
+    public static let maximumFileDescriptors = 8
+
+    init(adopting fd: Int32) { fileDescriptor = fd }
+
+    public convenience init(connectingTo path: String) throws {
+        let fd = try system_socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        do { try system_connectUnix(fd, path: path) } catch {
+            system_close(fd)
+            throw error
+        }
+        self.init(adopting: fd)
+    }
+
+    /// Two connected sockets.
+    public static func pair() throws -> (UnixMessageSocket, UnixMessageSocket) {
+        let (a, b) = try system_socketpairUnix()
+        return (UnixMessageSocket(adopting: a), UnixMessageSocket(adopting: b))
+    }
+
+    deinit { close() }
+
+    /// Sends all of `bytes`; the descriptors go with the first part.
+    public func send(_ bytes: [UInt8], fileDescriptors: [Int32] = []) throws {
+        var offset = 0
+        var descriptors = fileDescriptors
+        repeat {
+            let sent = try bytes.withUnsafeBytes { raw throws in
+                try system_sendWithFileDescriptors(fileDescriptor, UnsafeRawBufferPointer(rebasing: raw[offset...]), fileDescriptors: descriptors)
+            }
+            descriptors = []
+            offset += sent
+        } while offset < bytes.count
+    }
+
+    /// Reads exactly `count` bytes, with the descriptors that came along (owned by the
+    /// caller). Throws ``SystemError`` with ECONNRESET at end of stream.
+    public func receive(exactly count: Int) throws -> (bytes: [UInt8], fileDescriptors: [OwnedFileDescriptor]) {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var descriptors: [OwnedFileDescriptor] = []
+        var offset = 0
+        while offset < count {
+            let (received, fds) = try bytes.withUnsafeMutableBytes { raw throws in
+                try system_receiveWithFileDescriptors(fileDescriptor, UnsafeMutableRawBufferPointer(rebasing: raw[offset...]),
+                                                     maximumDescriptors: Self.maximumFileDescriptors - descriptors.count)
+            }
+            descriptors += fds.map(OwnedFileDescriptor.init(adopting:))
+            if received == 0 { throw SystemError(errno: ErrnoCode.connectionReset, operation: "recvmsg: end of stream") }
+            offset += received
+        }
+        return (bytes, descriptors)
+    }
+
+    /// Closes the socket, waking a thread blocked reading it.
+    public func close() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard isOpen else { return }
+        isOpen = false
+        system_shutdown(fileDescriptor)
+        system_close(fileDescriptor)
+    }
+
+    /// Shuts the connection down without closing the descriptor (another thread may be reading it).
+    public func shutdown() { system_shutdown(fileDescriptor) }
+}
