@@ -143,7 +143,7 @@ let package = Package(
             name: "vdpa-bench",
             dependencies: [
                 "VDPADaemon", "VDPATestSupport", "VDPAClient", "VDPARPC", "VDPASystem", "VDPAPolicy", "VirtioModel",
-                "Virtqueue", "VirtqueueTestSupport", "CRingCeiling",
+                "Virtqueue", "VirtqueueTestSupport", "CRingCeiling", "VDPAVhostTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -156,6 +156,12 @@ let package = Package(
             name: "fuzz-jsonrpc",
             dependencies: ["VDPADaemon", "VDPARPC", "VDPAStore", "VDPATestSupport", .product(name: "Logging", package: "swift-log")],
             path: "Sources/Fuzz/JSONRPC",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "fuzz-vhost-user",
+            dependencies: ["VDPAPorts", "VDPASystem", "VDPATestSupport", "VhostUser"],
+            path: "Sources/Fuzz/VhostUser",
             swiftSettings: swiftSettings
         ),
         .executableTarget(

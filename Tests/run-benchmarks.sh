@@ -3,7 +3,7 @@
 # the same run (Documentation/performance.md records them). Run as root on Debian bookworm;
 # give it a quiet machine.
 #
-#   Tests/run-benchmarks.sh [api] [cli] [datapath] [compat] [dpdk]   default: api cli datapath compat
+#   Tests/run-benchmarks.sh [api] [cli] [datapath] [compat] [vq] [dpdk]   default: api cli datapath compat vq
 #     api   vdpa-bench api: API throughput/latency over the real socket, 4096 devices, 1 and 64
 #           clients, daemon RSS; reference: the same socket server answering canned bytes
 #     cli   in the kernel lab: vdpactl against iproute2's vdpa (dev add / show / del)
@@ -13,12 +13,16 @@
 #           shared; see Documentation/performance.md, "Datapath")
 #     compat  vdpa-bench compat: compare() and Baseline.compute over synthetic fleets; reference:
 #           the bare 64-bit AND/compare over the same data (Documentation/performance-compat.md)
+#     vq    vdpa-bench vq: a port's rings moved between two devices (port_set; save + restore):
+#           the datapath pause per step, 1, 2 and 8 queues, in the kernel lab on vdpasim_net and
+#           in-process over fake devices (vdpad's own overhead); reference: the kernel's floor
+#           (suspend, read bases, resume on a device held directly)
 #     dpdk  Tests/bench-dpdk.sh: DPDK's vhost-user against virtio-user, the same setups
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 WHAT=("$@")
-[ ${#WHAT[@]} -gt 0 ] || WHAT=(api cli datapath compat)
+[ ${#WHAT[@]} -gt 0 ] || WHAT=(api cli datapath compat vq)
 bash Tests/Lab/install-deps.sh
 bash Tests/build-release.sh "$ROOT/.build/bin"
 OUT=$ROOT/.build/bench-results
@@ -39,6 +43,11 @@ for w in "${WHAT[@]}"; do
       setsid -w bash -c 'echo -15 > /proc/self/autogroup; exec nice -n -15 "$@"' dpdk \
         bash Tests/bench-dpdk.sh "${BENCH_DPDK_SECONDS:-12}" | tee "$OUT/dpdk.txt" ;;
     compat) "$ROOT/.build/bin/vdpa-bench" compat | tee "$OUT/compat.txt" ;;
+    vq)
+      "$ROOT/.build/bin/vdpa-bench" vq --rounds "${BENCH_ROUNDS:-40}" | tee "$OUT/vq-fake.txt"
+      bash Tests/Lab/lab.sh kernel
+      LAB_QUIET=1 bash Tests/Lab/lab.sh run Tests/Lab/vq-bench-in-guest.sh "$OUT/lab" -- "$ROOT/.build/bin" "${BENCH_ROUNDS:-40}"
+      grep -A30 '^vdpa-bench vq' "$OUT/lab/vq-bench.txt" ;;
     *) echo "unknown benchmark: $w" >&2; exit 2 ;;
   esac
 done

@@ -117,6 +117,15 @@ final class HardwareBackend {
     /// `bases[index]` (the vhost encoding).
     func start(features: VirtioFeatures, regions: [ConsumerMemoryRegion], queues: [Int: ConsumerQueue], bases: [Int: UInt32],
                timings: inout StepTimings) throws(VhostError) {
+        try prepare(features: features, regions: regions, queues: queues, timings: &timings)
+        try launch(queues: queues, bases: bases, timings: &timings)
+    }
+
+    /// Everything but the ring positions: reset, features, IOTLB maps, each vring's size,
+    /// addresses and eventfds. A device prepared this way can be launched in a few ioctls,
+    /// which is what keeps the pause of a move short.
+    func prepare(features: VirtioFeatures, regions: [ConsumerMemoryRegion], queues: [Int: ConsumerQueue],
+                 timings: inout StepTimings) throws(VhostError) {
         running = false
         suspended = false
         try timings.measure("reset") { () throws(VhostError) in
@@ -139,9 +148,19 @@ final class HardwareBackend {
                 let vq = QueueIndex(UInt32(index))
                 try device.setQueueSize(vq, queue.size)
                 try device.setQueueAddresses(vq, addresses)
-                try device.setQueueBase(vq, bases[index] ?? queue.base)
                 try device.setKick(vq, queue.kick?.rawValue ?? -1)
                 try device.setCall(vq, queue.call?.rawValue ?? -1)
+            }
+        }
+    }
+
+    /// Sets each prepared queue's position (`bases[index]`, else the consumer's own), enables
+    /// it as the consumer asked, and sets DRIVER_OK: the device processes the rings.
+    func launch(queues: [Int: ConsumerQueue], bases: [Int: UInt32], timings: inout StepTimings) throws(VhostError) {
+        try timings.measure("vring_base") { () throws(VhostError) in
+            for (index, queue) in queues.sorted(by: { $0.key < $1.key }) where queue.addresses != nil && queue.size > 0 {
+                let vq = QueueIndex(UInt32(index))
+                try device.setQueueBase(vq, bases[index] ?? queue.base)
                 try device.setQueueEnabled(vq, queue.enabled)
             }
         }

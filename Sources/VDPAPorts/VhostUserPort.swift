@@ -53,6 +53,10 @@ public struct PortStatus: Sendable, Hashable {
     public var queues: [Int]
     public var driverOK: Bool
     public var backend: PortBackendSnapshot?
+    /// What the backend runs with, when it runs: the features and each set-up queue's size.
+    public var runningFeatures: VirtioFeatures?
+    public var runningDeviceType: UInt32?
+    public var queueSizes: [Int: Int]
 }
 
 /// A port: a vhost-user socket one consumer (a VMM) connects to, answered by vdpad itself,
@@ -84,6 +88,8 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
     /// Positions read from the last device the consumer's rings ran on, by queue: where the
     /// next device starts.
     private var lastKnownBases: [Int: UInt32] = [:]
+    /// Changes whenever the consumer changes its memory or rings (a staged device is stale then).
+    private var consumerGeneration: UInt64 = 0
 
     // The backend.
     private var backend: HardwareBackend?
@@ -170,18 +176,79 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
     // MARK: the backend
 
     /// Opens and takes `device` (its `/dev/vhost-vdpa-N` at `path`) as the backend. When the
-    /// consumer's rings are running, they start on it where they stood.
-    public func attach(device: String, path: String) throws {
-        var timings = StepTimings()
-        try locked { () throws in
+    /// consumer's rings are running on another device, they move: see ``move(to:path:check:)``;
+    /// when they are stopped, they start on it where they stood.
+    @discardableResult
+    public func attach(device: String, path: String, check: (PortBackendSnapshot) throws -> Void = { _ in }) throws -> StepTimings {
+        try locked { () throws -> StepTimings in
+            if let current = backend, current.running, !current.suspended, current.deviceName != device {
+                return try moveLocked(to: device, path: path, check: check)
+            }
+            var timings = StepTimings()
+            if backend?.deviceName == device { releaseBackend() }
+            let hardware = try open(device: device, path: path, check: check, timings: &timings)
             releaseBackend()
-            let opened = try opener.open(path: path)
-            let hardware = try HardwareBackend(deviceName: device, device: opened)
-            backend = hardware
-            backendPath = path
-            lastOffer = Self.offer(from: hardware.offeredFeatures)
+            install(hardware, path: path)
             if driverOK { try startBackend(bases: lastKnownBases, timings: &timings) }
+            return timings
         }
+    }
+
+    /// Opens and owns a device, and lets `check` refuse it before anything is programmed.
+    private func open(device: String, path: String, check: (PortBackendSnapshot) throws -> Void, timings: inout StepTimings) throws -> HardwareBackend {
+        let hardware = try timings.measure("open") { () throws in try HardwareBackend(deviceName: device, device: try opener.open(path: path)) }
+        do {
+            try check(PortBackendSnapshot(device: device, path: path, offeredFeatures: hardware.offeredFeatures, backendFeatures: hardware.backendFeatures,
+                                          queueCount: hardware.queueCount, maximumQueueSize: hardware.maximumQueueSize))
+        } catch {
+            hardware.close()
+            throw error
+        }
+        return hardware
+    }
+
+    private func install(_ hardware: HardwareBackend, path: String) {
+        backend = hardware
+        backendPath = path
+        lastOffer = Self.offer(from: hardware.offeredFeatures)
+    }
+
+    /// Moves running rings to another device with the shortest pause: the target is opened
+    /// and prepared (features, maps, vring sizes, addresses, eventfds) while the current
+    /// device still runs; then the current one is suspended, its ring positions read, and the
+    /// target launched there (bases, enable, DRIVER_OK). `pause` in the timings is that
+    /// suspend-to-DRIVER_OK window; the old device is released after.
+    public func move(to device: String, path: String, check: (PortBackendSnapshot) throws -> Void = { _ in }) throws -> StepTimings {
+        try locked { () throws -> StepTimings in try moveLocked(to: device, path: path, check: check) }
+    }
+
+    private func moveLocked(to device: String, path: String, check: (PortBackendSnapshot) throws -> Void) throws -> StepTimings {
+        guard let current = backend, current.running, !current.suspended else {
+            throw PortError(kind: .notAttached, message: "port \(name): no device is running the consumer's rings")
+        }
+        guard current.canSuspend else {
+            throw VhostError(step: "VHOST_VDPA_SUSPEND", device: current.device.path, errno: ErrnoCode.notSupported,
+                             reason: "the device's backend cannot suspend (no VHOST_BACKEND_F_SUSPEND): its rings cannot move")
+        }
+        var timings = StepTimings()
+        let target = try open(device: device, path: path, check: check, timings: &timings)
+        do {
+            try target.prepare(features: current.negotiatedFeatures, regions: regions, queues: queues, timings: &timings)
+            let pauseStart = ContinuousClock.now
+            try timings.measure("suspend") { () throws(VhostError) in try current.suspend() }
+            let indexes = queues.filter { $0.value.addresses != nil }.keys.sorted()
+            let bases = try timings.measure("read_base") { () throws(VhostError) in try current.bases(of: indexes) }
+            try target.launch(queues: queues, bases: bases, timings: &timings)
+            timings.record("pause", since: pauseStart)
+            lastKnownBases = bases
+        } catch {
+            target.close()
+            if current.suspended { try? current.resume() }
+            throw error
+        }
+        timings.measure("release") { current.close() }
+        install(target, path: path)
+        return timings
     }
 
     /// Releases the backend device (suspending it first to learn where the rings stand).
@@ -221,16 +288,24 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
                 state = driverOK ? .detached : .configuring
             }
             return PortStatus(state: state, consumerConnected: connected, consumerFeatures: consumerFeatures, memoryRegions: regions.count,
-                              queues: queues.keys.sorted(), driverOK: driverOK, backend: backendSnapshot())
+                              queues: queues.keys.sorted(), driverOK: driverOK, backend: backendSnapshot(),
+                              runningFeatures: backend?.running == true ? backend?.negotiatedFeatures : nil, runningDeviceType: backend?.deviceType,
+                              queueSizes: queues.filter { $0.value.addresses != nil }.mapValues { Int($0.size) })
         }
     }
 
     private func startBackend(bases: [Int: UInt32], timings: inout StepTimings) throws {
         guard let backend else { return }
         guard let consumerFeatures else { throw PortError(kind: .notAttached, message: "port \(name): the consumer has not set its features") }
+        try backend.start(features: deviceFeatures(for: consumerFeatures, on: backend), regions: regions, queues: queues, bases: bases, timings: &timings)
+    }
+
+    /// What the device runs with: the consumer's features, without the vhost-user bit, with
+    /// ACCESS_PLATFORM when the device offers it (vdpad maps through the IOTLB).
+    private func deviceFeatures(for consumerFeatures: VirtioFeatures, on hardware: HardwareBackend) -> VirtioFeatures {
         var features = consumerFeatures.subtracting(Self.protocolFeaturesBit)
-        if backend.offeredFeatures.contains(.accessPlatform) { features.insert(.accessPlatform) }
-        try backend.start(features: features, regions: regions, queues: queues, bases: bases, timings: &timings)
+        if hardware.offeredFeatures.contains(.accessPlatform) { features.insert(.accessPlatform) }
+        return features
     }
 
     // MARK: saving and restoring
@@ -259,37 +334,64 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
         }
     }
 
-    /// The facts of `device` that decide whether it can take a saved state: opened and
-    /// owned for the question (or the held backend itself when it is that device).
-    public func probe(device: String, path: String) throws -> PortBackendSnapshot {
-        if let held = backendDevice, held.device == device { return held }
-        let opened = try opener.open(path: path)
-        let hardware = try HardwareBackend(deviceName: device, device: opened)
-        defer { hardware.close() }
-        return PortBackendSnapshot(device: device, path: path, offeredFeatures: hardware.offeredFeatures, backendFeatures: hardware.backendFeatures,
-                                   queueCount: hardware.queueCount, maximumQueueSize: hardware.maximumQueueSize)
-    }
-
     /// Whether the consumer has set up its rings (a restore needs them).
     public var consumerReady: Bool { locked { driverOK && !regions.isEmpty } }
 
-    /// Starts `device` with the consumer's rings at `bases` (the vhost encoding of a saved
-    /// state), releasing the current backend first (the same device re-opened, or another).
-    public func restore(device: String, path: String, bases: [Int: UInt32], beforeStart: () throws -> Void = {}) throws -> StepTimings {
-        try locked { () throws -> StepTimings in
-            guard driverOK, !regions.isEmpty else {
+    /// A device opened, checked and prepared for the consumer's rings, not yet running:
+    /// the first half of a restore (the caller may replay device state in between).
+    public final class StagedBackend: @unchecked Sendable {
+        // SAFETY (@unchecked): used by one caller between stage and launch.
+        fileprivate let hardware: HardwareBackend
+        fileprivate let path: String
+        fileprivate let generation: UInt64
+        public fileprivate(set) var timings: StepTimings
+        public var facts: PortBackendSnapshot {
+            PortBackendSnapshot(device: hardware.deviceName, path: path, offeredFeatures: hardware.offeredFeatures,
+                                backendFeatures: hardware.backendFeatures, queueCount: hardware.queueCount, maximumQueueSize: hardware.maximumQueueSize)
+        }
+        fileprivate var launched = false
+        fileprivate init(hardware: HardwareBackend, path: String, generation: UInt64, timings: StepTimings) {
+            self.hardware = hardware
+            self.path = path
+            self.generation = generation
+            self.timings = timings
+        }
+        deinit { if !launched { hardware.close() } }
+    }
+
+    /// Opens `device`, lets `check` refuse it, and prepares it (features, maps, vring sizes,
+    /// addresses, eventfds). When the port holds that very device, it is released first.
+    public func stage(device: String, path: String, check: (PortBackendSnapshot) throws -> Void = { _ in }) throws -> StagedBackend {
+        try locked { () throws -> StagedBackend in
+            guard driverOK, !regions.isEmpty, let consumerFeatures else {
                 throw PortError(kind: .notAttached, message: "port \(name): no consumer has set up its rings to start a device under")
             }
             var timings = StepTimings()
-            timings.measure("release") { releaseBackend() }
-            try beforeStart()
-            let hardware = try timings.measure("open") { () throws in
-                try HardwareBackend(deviceName: device, device: try opener.open(path: path))
+            if backend?.deviceName == device { timings.measure("release") { releaseBackend() } }
+            let hardware = try open(device: device, path: path, check: check, timings: &timings)
+            do {
+                try hardware.prepare(features: deviceFeatures(for: consumerFeatures, on: hardware), regions: regions, queues: queues, timings: &timings)
+            } catch {
+                hardware.close()
+                throw error
             }
-            backend = hardware
-            backendPath = path
-            lastOffer = Self.offer(from: hardware.offeredFeatures)
-            try startBackend(bases: bases, timings: &timings)
+            return StagedBackend(hardware: hardware, path: path, generation: consumerGeneration, timings: timings)
+        }
+    }
+
+    /// Releases the current backend and launches the staged one with every ring at `bases`
+    /// (the vhost encoding of a saved state). Returns the timings of both halves.
+    public func launch(_ staged: StagedBackend, bases: [Int: UInt32]) throws -> StepTimings {
+        try locked { () throws -> StepTimings in
+            guard staged.generation == consumerGeneration, driverOK, let consumerFeatures else {
+                throw PortError(kind: .notAttached, message: "port \(name): the consumer changed its set-up while the device was being prepared; try again")
+            }
+            _ = consumerFeatures
+            var timings = staged.timings
+            timings.measure("release") { releaseBackend() }
+            staged.launched = true
+            install(staged.hardware, path: staged.path)
+            try staged.hardware.launch(queues: queues, bases: bases, timings: &timings)
             lastKnownBases = bases
             return timings
         }
@@ -306,6 +408,10 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
     }
 
     private func handleLocked(_ request: VhostUserRequest, _ fds: [OwnedFileDescriptor]) throws -> VhostUserReply? {
+        switch request {
+        case .setMemoryTable, .setVringNum, .setVringAddress, .setVringKick, .setVringCall, .setFeatures, .resetOwner: consumerGeneration &+= 1
+        default: break
+        }
         switch request {
         case .getFeatures:
             guard let offer = backend.map({ Self.offer(from: $0.offeredFeatures) }) ?? lastOffer else {
@@ -450,6 +556,7 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
     }
 
     private func resetConsumer() {
+        consumerGeneration &+= 1
         backend?.stop()
         regions = []
         queues = [:]

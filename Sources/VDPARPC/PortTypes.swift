@@ -32,6 +32,7 @@ public struct PortSetParams: Codable, Hashable, Sendable {
 
 /// A port as the API shows it.
 public struct PortInfo: Codable, Hashable, Sendable {
+    private enum CodingKeys: String, CodingKey { case state, name, socket, device, consumer, backend, timingsUs = "timings_us" }
     /// `waiting`: no consumer; `configuring`: a consumer is setting up its rings; `running`: the
     /// backend processes the rings; `suspended`: stopped at a clean point (state saved or being
     /// moved); `detached`: a consumer is set up but no backend device is attached.
@@ -41,6 +42,9 @@ public struct PortInfo: Codable, Hashable, Sendable {
     public var device: String?
     public var consumer: ConsumerInfo?
     public var backend: BackendInfo?
+    /// `port_set` that moved running rings to another device: microseconds per step, `pause`
+    /// being suspend-to-DRIVER_OK (the datapath's interruption).
+    public var timingsUs: [String: Int]?
 
     public struct ConsumerInfo: Codable, Hashable, Sendable {
         public var features: FeatureList?
@@ -84,7 +88,8 @@ public struct PortInfo: Codable, Hashable, Sendable {
         }
     }
 
-    public init(state: String, name: String, socket: String, device: String?, consumer: ConsumerInfo?, backend: BackendInfo?) {
+    public init(state: String, name: String, socket: String, device: String?, consumer: ConsumerInfo?, backend: BackendInfo?, timingsUs: [String: Int]? = nil) {
+        self.timingsUs = timingsUs
         self.state = state
         self.name = name
         self.socket = socket

@@ -418,6 +418,13 @@ func system_mmapShared(_ fd: Int32, length: Int) throws -> UnsafeMutableRawPoint
     return address
 }
 
+/// The size of the file behind `fd` (`fstat`).
+func system_fileSize(_ fd: Int32) throws -> UInt64 {
+    var status = stat()
+    _ = try retryingOnInterrupt("fstat") { fstat(fd, &status) }
+    return UInt64(max(0, status.st_size))
+}
+
 /// `mmap(NULL, length, PROT_READ|PROT_WRITE, MAP_SHARED, fd, offset)`.
 func system_mmapShared(_ fd: Int32, length: Int, offset: UInt64) throws -> UnsafeMutableRawPointer {
     guard offset <= UInt64(Int64.max) else { throw SystemError(errno: EINVAL, operation: "mmap") }

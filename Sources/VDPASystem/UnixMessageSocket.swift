@@ -23,8 +23,14 @@ public final class MappedFile: @unchecked Sendable {
     public let address: UnsafeMutableRawPointer
     public let length: Int
 
-    /// `mmap(MAP_SHARED, PROT_READ|PROT_WRITE)` of `length` bytes at `offset` of the file.
+    /// `mmap(MAP_SHARED, PROT_READ|PROT_WRITE)` of `length` bytes at `offset` of the file,
+    /// which must lie inside the file (a peer's region past its end would fault on access).
     public init(fileDescriptor: Int32, offset: UInt64, length: Int) throws {
+        let size = try system_fileSize(fileDescriptor)
+        let (end, overflow) = offset.addingReportingOverflow(UInt64(length))
+        guard length > 0, !overflow, end <= size else {
+            throw SystemError(errno: ErrnoCode.invalidArgument, operation: "mmap: \(length) bytes at offset \(offset) of a file of \(size)")
+        }
         address = try system_mmapShared(fileDescriptor, length: length, offset: offset)
         self.length = length
     }

@@ -25,6 +25,8 @@ public final class MiniVMM {
     private let memory: SharedMemory
     private let kicks: [EventFD]
     private let calls: [EventFD]
+    /// Queues set up on the device: receiveq 0, transmitq 1, then further pairs.
+    public let activeQueues: Int
     private var transport: Transport
 
     private enum Transport {
@@ -43,11 +45,12 @@ public final class MiniVMM {
         let device = try VhostVDPADevice(path: path)
         transport = .vhostVDPA(device)
         self.queueSize = queueSize
+        activeQueues = 2
         try device.setOwner()
         features = try device.features().intersection(Self.wantedFeatures)
         try device.setBackendFeatures(try device.backendFeatures().intersection([.iotlbMessageV2, .iotlbBatch]))
 
-        (guest, memory) = try Self.makeGuest(queueSize: queueSize, features: features)
+        (guest, memory) = try Self.makeGuest(queueSize: queueSize, features: features, queuePairs: 1)
         kicks = try (0..<2).map { _ in try EventFD() }
         calls = try (0..<2).map { _ in try EventFD() }
 
@@ -80,9 +83,9 @@ public final class MiniVMM {
     }
 
     /// Guest memory in a memfd (so it can be handed to a vhost-user back-end), rings laid out in it.
-    private static func makeGuest(queueSize: UInt16, features: VirtioFeatures) throws -> (VirtioNetGuest, SharedMemory) {
+    private static func makeGuest(queueSize: UInt16, features: VirtioFeatures, queuePairs: Int) throws -> (VirtioNetGuest, SharedMemory) {
         var shared: SharedMemory?
-        let guest = try VirtioNetGuest(layout: .split, queuePairs: 1, size: queueSize, features: features, slotSize: 2048) { size in
+        let guest = try VirtioNetGuest(layout: .split, queuePairs: queuePairs, size: queueSize, features: features, slotSize: 2048) { size in
             let length = (size + 0xfff) & ~0xfff
             let mapping = try SharedMemory(name: "vdpad-mini-vmm", length: length)
             shared = mapping
@@ -96,16 +99,19 @@ public final class MiniVMM {
     /// does: owner, features, protocol features (REPLY_ACK, STATUS), the memory table (the
     /// memfd, guest physical 0), each vring (num, addr in this process's addresses, base 0,
     /// kick, call, enable), then status DRIVER_OK.
-    public init(vhostUserSocket: String, queueSize: UInt16 = 64) throws {
+    ///
+    /// `queues`: how many virtqueues to set up (1: receiveq only; 2: a pair; more: more pairs).
+    public init(vhostUserSocket: String, queueSize: UInt16 = 64, queues: Int = 2) throws {
         let frontend = try VhostUserFrontend(socketPath: vhostUserSocket)
         transport = .vhostUser(frontend, socket: vhostUserSocket)
         self.queueSize = queueSize
+        activeQueues = max(1, queues)
         let offered = try frontend.getFeatures()
         features = VirtioFeatures(rawValue: offered).intersection(Self.wantedFeatures.subtracting(.accessPlatform))
-        (guest, memory) = try Self.makeGuest(queueSize: queueSize, features: features)
-        kicks = try (0..<2).map { _ in try EventFD() }
-        calls = try (0..<2).map { _ in try EventFD() }
-        try setUp(frontend, offered: offered, bases: [0, 0])
+        (guest, memory) = try Self.makeGuest(queueSize: queueSize, features: features, queuePairs: (activeQueues + 1) / 2)
+        kicks = try (0..<activeQueues).map { _ in try EventFD() }
+        calls = try (0..<activeQueues).map { _ in try EventFD() }
+        try setUp(frontend, offered: offered, bases: [UInt32](repeating: 0, count: activeQueues))
     }
 
     private func setUp(_ frontend: VhostUserFrontend, offered: UInt64, bases: [UInt32]) throws {
@@ -118,7 +124,7 @@ public final class MiniVMM {
         }
         try frontend.setMemoryTable([(VhostUserMemoryRegion(guestPhysicalAddress: 0, size: UInt64(memory.length), userAddress: memory.userAddress, mmapOffset: 0),
                                       memory.fileDescriptor)])
-        for queue in 0..<2 {
+        for queue in 0..<activeQueues {
             let state = guest.queueStates[queue]
             let index = UInt32(queue)
             try frontend.setVringNum(index, UInt32(queueSize))
@@ -141,7 +147,7 @@ public final class MiniVMM {
         old.close()
         let frontend = try VhostUserFrontend(socketPath: socket)
         transport = .vhostUser(frontend, socket: socket)
-        try setUp(frontend, offered: try frontend.getFeatures(), bases: (0..<2).map { UInt32(usedIndex(queue: $0)) })
+        try setUp(frontend, offered: try frontend.getFeatures(), bases: (0..<activeQueues).map { UInt32(usedIndex(queue: $0)) })
     }
 
     /// The driver's view of queue `queue` (split ring, §2.7): `avail->idx` it published and

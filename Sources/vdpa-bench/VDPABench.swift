@@ -7,7 +7,7 @@ import ArgumentParser
 struct VDPABench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vdpa-bench",
-        abstract: "vdpad benchmarks: API throughput and latency, vdpactl against iproute2's vdpa, the virtqueue datapath, the compatibility check.",
+        abstract: "vdpad benchmarks: API throughput and latency, vdpactl against iproute2's vdpa, the virtqueue datapath, the compatibility check, virtqueue state moves.",
         subcommands: [APIBenchmarkCommand.self, CLIBenchmarkCommand.self, DatapathBenchmarkCommand.self, CompatBenchmarkCommand.self,
-                      BenchServerCommand.self])
+                      VqStateBenchmarkCommand.self, BenchServerCommand.self])
 }

@@ -2,7 +2,7 @@
 # run-fuzzers.sh: builds every libFuzzer target of vdpad with -sanitize=fuzzer,address and runs
 # each for SECONDS (default 20), starting from the seed corpus in Tests/Fuzz/corpus/<target>.
 #
-#   Tests/Fuzz/run-fuzzers.sh [SECONDS] [TARGET...]     TARGET: netlink jsonrpc virtqueue virtio-net (default: all)
+#   Tests/Fuzz/run-fuzzers.sh [SECONDS] [TARGET...]     TARGET: netlink jsonrpc virtqueue virtio-net vhost-user (default: all)
 #
 # Targets (Sources/Fuzz/*): every parser of bytes vdpad did not make itself.
 #   netlink    vdpa genetlink attribute streams, reply decoders, NLMSG_ERROR extacks, uevent datagrams
@@ -10,6 +10,8 @@
 #   virtqueue  split and packed rings in guest memory, driven by the device role
 #   virtio-net the software virtio-net device over fuzzed guest memory: transmit parsing and header
 #              validation, receive delivery (plain and mergeable buffers), the control queue
+#   vhost-user a VMM's messages (with file descriptors) on a port's socket: framing, decoding, the
+#              connection loop and the port's handling, over a fake vhost-vdpa device
 #
 # Findings (crash-*, leak-*, timeout-*) are written to fuzz-artifacts/<target>/ and make the script
 # fail. The corpus grown during the run stays in .build/fuzz/corpus/<target> (not committed); the
@@ -21,7 +23,7 @@ ROOT=$PWD
 SECONDS_EACH=${1:-20}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(netlink jsonrpc virtqueue virtio-net)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(netlink jsonrpc virtqueue virtio-net vhost-user)
 SCRATCH=$ROOT/.build/fuzz
 mkdir -p "$SCRATCH/corpus"
 

@@ -172,11 +172,14 @@ extension VDPAController {
     public func setPort(_ params: PortSetParams) async throws -> PortInfo {
         let port = try requirePort(params.name)
         guard var record = portRecords[params.name] else { throw RPCErrorObject(code: .internalError, message: "port \(params.name) has no record") }
+        var timings: StepTimings?
         switch (params.device, params.detach ?? false) {
         case (let device?, false):
             if let holder = self.portHolding(device), holder !== port { try refuseIfHeldByPort(device, operation: "attach") }
             let path = try await vhostPath(ofDevice: device, parameter: "device")
-            try port.attach(device: device, path: path)
+            let status = port.status
+            let refusalsOf = Self.moveRefusals(status, device: device, hostName: hostName)
+            timings = try port.attach(device: device, path: path, check: refusalsOf)
             record.device = device
         case (nil, true):
             port.detach()
@@ -185,6 +188,31 @@ extension VDPAController {
             throw APIError.invalidParams("give either device or detach true", parameter: "device")
         }
         try noteBackend(of: port, record: record)
-        return Self.portInfo(port, record: portRecords[params.name])
+        var info = Self.portInfo(port, record: portRecords[params.name])
+        if let timings, timings.dictionary["pause"] != nil { info.timingsUs = timings.dictionary }
+        return info
+    }
+
+    /// The check a device must pass to take over running rings: the same as for a saved
+    /// state (features the driver negotiated, queue count, queue sizes, SUSPEND).
+    static func moveRefusals(_ status: PortStatus, device: String, hostName: String) -> (PortBackendSnapshot) throws -> Void {
+        guard let features = status.runningFeatures, let current = status.backend else { return { _ in } }
+        let type = VirtioDeviceType(rawValue: status.runningDeviceType ?? 1)
+        let running = VirtqueueStateDocument(
+            name: "running", host: hostName, takenAt: "", vdpadVersion: nil, source: .init(device: current.device, mgmtdev: nil, port: nil),
+            deviceType: type, deviceFeatures: current.offeredFeatures, negotiatedFeatures: features, backendFeatures: [], status: [], config: [],
+            queueCount: current.queueCount,
+            queues: status.queueSizes.sorted { $0.key < $1.key }.map { .init(index: $0.key, size: $0.value, layout: .split, base: 0, enabled: true) },
+            control: nil)
+        return { facts in
+            let refusals = running.restoreRefusals(onto: RestoreTarget(
+                device: device, deviceType: type, offeredFeatures: facts.offeredFeatures,
+                backend: BackendAbilities(suspend: facts.backendFeatures.contains(.suspend), resume: facts.backendFeatures.contains(.resume)),
+                queueCount: facts.queueCount, maximumQueueSize: facts.maximumQueueSize, control: nil))
+            guard refusals.isEmpty else {
+                throw RPCErrorObject(code: .stateIncompatible, message: "\(device) cannot take over the rings of \(current.device): " + refusals.map(\.message).joined(separator: "; "),
+                                     data: RPCErrorData(reasons: refusals.map(RPCErrorReason.init)))
+            }
+        }
     }
 }

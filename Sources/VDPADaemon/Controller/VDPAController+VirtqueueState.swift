@@ -120,22 +120,25 @@ extension VDPAController {
                                  data: RPCErrorData(parameter: "port"))
         }
         let path = try await vhostPath(ofDevice: params.device, parameter: "device")
-        let facts = try port.probe(device: params.device, path: path)
         let config = try? await kernel.deviceConfig(named: params.device)
         let info = try? await kernel.device(named: params.device)
         let targetControl = config?.net.map {
             VirtqueueStateDocument.ControlState(mac: $0.macAddress?.description, mtu: $0.mtu.map(Int.init),
                                                maxVirtqueuePairs: $0.maxVirtqueuePairs.map(Int.init), linkUp: nil)
         }
-        let target = RestoreTarget(
-            device: params.device, deviceType: info?.deviceType ?? document.deviceType, offeredFeatures: facts.offeredFeatures,
-            backend: BackendAbilities(suspend: facts.backendFeatures.contains(.suspend), resume: facts.backendFeatures.contains(.resume)),
-            queueCount: facts.queueCount, maximumQueueSize: facts.maximumQueueSize, control: targetControl)
-        let refusals = document.restoreRefusals(onto: target)
-        guard refusals.isEmpty else {
-            throw RPCErrorObject(code: .stateIncompatible, message: "\(params.device) cannot take state \(params.name): " + refusals.map(\.message).joined(separator: "; "),
-                                 data: RPCErrorData(reasons: refusals.map(RPCErrorReason.init)))
+        // Open, check (every reason at once) and prepare the target; nothing runs on it yet.
+        let staged = try port.stage(device: params.device, path: path) { facts in
+            let target = RestoreTarget(
+                device: params.device, deviceType: info?.deviceType ?? document.deviceType, offeredFeatures: facts.offeredFeatures,
+                backend: BackendAbilities(suspend: facts.backendFeatures.contains(.suspend), resume: facts.backendFeatures.contains(.resume)),
+                queueCount: facts.queueCount, maximumQueueSize: facts.maximumQueueSize, control: targetControl)
+            let refusals = document.restoreRefusals(onto: target)
+            guard refusals.isEmpty else {
+                throw RPCErrorObject(code: .stateIncompatible, message: "\(params.device) cannot take state \(params.name): " + refusals.map(\.message).joined(separator: "; "),
+                                     data: RPCErrorData(reasons: refusals.map(RPCErrorReason.init)))
+            }
         }
+        // Replay what the driver set before the device runs: the MAC it was given.
         var replayed: [String] = []
         var timings = StepTimings()
         if let saved = document.control?.mac, let mac = MACAddress(saved), targetControl?.mac != saved {
@@ -145,7 +148,7 @@ extension VDPAController {
             replayed.append("mac")
         }
         let bases = Dictionary(uniqueKeysWithValues: document.queues.map { ($0.index, $0.base) })
-        timings.append(try port.restore(device: params.device, path: path, bases: bases))
+        timings.append(try port.launch(staged, bases: bases))
         if var record = portRecords[portName] {
             record.device = params.device
             try noteBackend(of: port, record: record)
