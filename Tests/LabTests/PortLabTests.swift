@@ -91,6 +91,12 @@ extension LabTests {
             #expect(info.backend?.device == "pb0" && info.state == "running", "\(info)")
             try Self.roundTrip(vmm, (2 * n)..<(3 * n))
 
+            // A live move back (port_set): the target is prepared, then the rings stop only for
+            // suspend, read bases, launch.
+            let back = try await daemon.withClient { try $0.call(.portSet, PortSetParams(name: "vm1", device: "pa0"), as: PortInfo.self) }
+            #expect(back.timingsUs?["pause"] != nil && back.backend?.device == "pa0", "\(back)")
+            try Self.roundTrip(vmm, (3 * n)..<(4 * n))
+
             vmm.close()
             _ = try await daemon.withClient { try $0.call(.portDel, PortNameParams(name: "vm1"), as: PortDelResult.self) }
             for name in ["pa0", "pb0"] { _ = try await daemon.withClient { try $0.call(.devDel, DevDelParams(name: name), as: DevDelResult.self) } }
