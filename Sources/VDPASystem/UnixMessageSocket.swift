@@ -10,10 +10,15 @@ public final class OwnedFileDescriptor: @unchecked Sendable {
     public init(adopting rawValue: Int32) { self.rawValue = rawValue }
     deinit { close() }
 
-    public func close() {
+    /// Closes it (once). A socket is shut down first, which wakes a thread blocked in
+    /// accept() or recvmsg() on it.
+    public func close(shuttingDown: Bool = false) {
         lock.lock()
         defer { lock.unlock() }
-        if isOpen { system_close(rawValue); isOpen = false }
+        guard isOpen else { return }
+        isOpen = false
+        if shuttingDown { system_shutdown(rawValue) }
+        system_close(rawValue)
     }
 }
 
@@ -43,11 +48,10 @@ public final class MappedFile: @unchecked Sendable {
 
 /// A listening AF_UNIX stream socket. A stale socket file at the path is replaced.
 public final class UnixListeningSocket: @unchecked Sendable {
-    // SAFETY (@unchecked): the descriptor is set once; close() is idempotent under `lock`.
+    // SAFETY (@unchecked): immutable; the descriptor closes once.
     public let path: String
-    public let fileDescriptor: Int32
-    private let lock = NSLock()
-    private var isOpen = true
+    private let descriptor: OwnedFileDescriptor
+    public var fileDescriptor: Int32 { descriptor.rawValue }
 
     public init(path: String, mode: mode_t = 0o660) throws {
         self.path = path
@@ -67,7 +71,7 @@ public final class UnixListeningSocket: @unchecked Sendable {
             try? system_unlink(privatePath)
             throw error
         }
-        fileDescriptor = fd
+        descriptor = OwnedFileDescriptor(adopting: fd)
     }
 
     deinit { close() }
@@ -79,12 +83,7 @@ public final class UnixListeningSocket: @unchecked Sendable {
 
     /// Stops listening (waking a blocked `accept`) and removes the socket file.
     public func close() {
-        lock.lock()
-        defer { lock.unlock() }
-        guard isOpen else { return }
-        isOpen = false
-        system_shutdown(fileDescriptor)
-        system_close(fileDescriptor)
+        descriptor.close(shuttingDown: true)
         try? system_unlink(path)
     }
 }
@@ -92,14 +91,13 @@ public final class UnixListeningSocket: @unchecked Sendable {
 /// A connected AF_UNIX stream socket that carries bytes together with file descriptors
 /// (SCM_RIGHTS), as vhost-user needs.
 public final class UnixMessageSocket: @unchecked Sendable {
-    // SAFETY (@unchecked): the descriptor is set once; close() is idempotent under `lock`.
-    public let fileDescriptor: Int32
-    private let lock = NSLock()
-    private var isOpen = true
-    /// Bytes read past the last message, with nothing of their own.
+    // SAFETY (@unchecked): immutable; the descriptor closes once.
+    private let descriptor: OwnedFileDescriptor
+    public var fileDescriptor: Int32 { descriptor.rawValue }
+    /// The most descriptors one message may bring (vhost-user's memory table of 8 regions).
     public static let maximumFileDescriptors = 8
 
-    init(adopting fd: Int32) { fileDescriptor = fd }
+    init(adopting fd: Int32) { descriptor = OwnedFileDescriptor(adopting: fd) }
 
     public convenience init(connectingTo path: String) throws {
         let fd = try system_socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
@@ -150,14 +148,7 @@ public final class UnixMessageSocket: @unchecked Sendable {
     }
 
     /// Closes the socket, waking a thread blocked reading it.
-    public func close() {
-        lock.lock()
-        defer { lock.unlock() }
-        guard isOpen else { return }
-        isOpen = false
-        system_shutdown(fileDescriptor)
-        system_close(fileDescriptor)
-    }
+    public func close() { descriptor.close(shuttingDown: true) }
 
     /// Shuts the connection down without closing the descriptor (another thread may be reading it).
     public func shutdown() { system_shutdown(fileDescriptor) }
