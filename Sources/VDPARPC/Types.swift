@@ -174,8 +174,11 @@ public struct DeviceInfo: Codable, Hashable, Sendable {
     /// Whether vdpad created the device (and so may change or delete it).
     public var managed: Bool
     public var record: DeviceRecordInfo?
+    /// Present when vdpad holds the device's /dev/vhost-vdpa-N open (as a port's backend).
+    public var held: HeldDeviceInfo?
 
-    public init(name: String, type: String, deviceID: UInt32, mgmtdev: String, vendorID: UInt32, maxVqs: UInt32, maxVqSize: UInt16, minVqSize: UInt16?, driver: String?, vhostDevice: String?, virtioDevice: String?, netdevs: [String], blockDevices: [String], managed: Bool, record: DeviceRecordInfo?) {
+    public init(name: String, type: String, deviceID: UInt32, mgmtdev: String, vendorID: UInt32, maxVqs: UInt32, maxVqSize: UInt16, minVqSize: UInt16?, driver: String?, vhostDevice: String?, virtioDevice: String?, netdevs: [String], blockDevices: [String], managed: Bool, record: DeviceRecordInfo?, held: HeldDeviceInfo? = nil) {
+        self.held = held
         self.name = name
         self.type = type
         self.deviceID = deviceID
@@ -196,7 +199,7 @@ public struct DeviceInfo: Codable, Hashable, Sendable {
     private enum CodingKeys: String, CodingKey {
         case name, type, deviceID = "device_id", mgmtdev, vendorID = "vendor_id", maxVqs = "max_vqs", maxVqSize = "max_vq_size"
         case minVqSize = "min_vq_size", driver, vhostDevice = "vhost_vdpa", virtioDevice = "virtio_device", netdevs
-        case blockDevices = "block_devices", managed, record
+        case blockDevices = "block_devices", managed, record, held
     }
 }
 
@@ -270,6 +273,22 @@ public struct DevDelParams: Codable, Hashable, Sendable {
         self.name = name
         self.force = force
     }
+}
+
+/// A device vdpad holds open: which port it backs and what its vhost backend can do
+/// (`VHOST_GET_BACKEND_FEATURES`).
+public struct HeldDeviceInfo: Codable, Hashable, Sendable {
+    public var port: String
+    public var backendFeatures: [String]
+    public var suspend: Bool
+    public var resume: Bool
+    public init(port: String, backendFeatures: [String], suspend: Bool, resume: Bool) {
+        self.port = port
+        self.backendFeatures = backendFeatures
+        self.suspend = suspend
+        self.resume = resume
+    }
+    private enum CodingKeys: String, CodingKey { case port, backendFeatures = "backend_features", suspend, resume }
 }
 
 public struct DevDelResult: Codable, Hashable, Sendable {

@@ -58,6 +58,11 @@ import VirtioModel
         let port = try await call(daemon, .portAdd, PortAddParams(name: "vm", device: "d0"), as: PortInfo.self)
         #expect(port.state == "waiting")
         #expect(port.backend?.suspend == true && port.backend?.queueCount == 3)
+        // The device is listed as held, with its backend abilities.
+        let held = try await call(daemon, .devGet, DeviceNameParams(name: "d0"), as: DeviceInfo.self)
+        #expect(held.held == HeldDeviceInfo(port: "vm", backendFeatures: ["IOTLB_MSG_V2", "IOTLB_BATCH", "SUSPEND", "RESUME"], suspend: true, resume: true))
+        let list = try await daemon.withClient { try $0.call(.devList, as: DevListResult.self) }
+        #expect(list.devices.first { $0.name == "d0" }?.held?.port == "vm" && list.devices.first { $0.name == "d1" }?.held == nil)
         let vmm = try await connect(port.socket)
         defer { vmm.close() }
         let running = try await call(daemon, .portGet, PortNameParams(name: "vm"), as: PortInfo.self)

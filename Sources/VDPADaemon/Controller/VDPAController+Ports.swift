@@ -89,6 +89,12 @@ extension VDPAController {
         }
         try store.save(record)
         portRecords[record.name] = record
+        heldDevices = heldDevices.filter { $0.value.port != record.name }
+        if let backend = port.backendDevice {
+            heldDevices[backend.device] = HeldDeviceInfo(port: port.name, backendFeatures: backend.backendFeatures.names,
+                                                         suspend: backend.backendFeatures.contains(.suspend), resume: backend.backendFeatures.contains(.resume))
+        }
+        recordsVersion &+= 1  // dev_list shows what is held
     }
 
     /// Backend abilities vdpad has seen on the devices of each management device.
@@ -155,6 +161,8 @@ extension VDPAController {
     public func deletePort(_ params: PortNameParams) throws -> PortDelResult {
         let port = try requirePort(params.name)
         port.stop()
+        heldDevices = heldDevices.filter { $0.value.port != params.name }
+        recordsVersion &+= 1
         ports[params.name] = nil
         portRecords[params.name] = nil
         try store.delete(portNamed: params.name)

@@ -62,13 +62,15 @@ public actor VDPAController {
     var ports: [String: VhostUserPort] = [:]
     var portRecords: [String: PortRecord] = [:]
     var portsStarted = false
+    /// The devices ports hold, by device name (kept by `noteBackend`).
+    var heldDevices: [String: HeldDeviceInfo] = [:]
 
     var inventory = DeviceInventory()
     var records: [String: DeviceRecord] = [:]
     private(set) var family: VDPAFamilyStatus = .unavailable(reason: "not probed yet")
     private var lastReconcile: Date?
     private var cachedDeviceList: (generation: UInt64, recordsVersion: UInt64, bytes: [UInt8])?
-    private var recordsVersion: UInt64 = 0
+    var recordsVersion: UInt64 = 0
     private var cachedDeviceCounts: (generation: UInt64, recordsVersion: UInt64, counts: DaemonStatusResult.DeviceCounts)?
 
     public init(kernel: any VDPAManaging, store: StateStore, events: EventHub = EventHub(), settings: Settings, policy: LoadedPolicy = LoadedPolicy(),
@@ -317,7 +319,8 @@ public actor VDPAController {
             maxVqs: entry.info.maxVirtqueues, maxVqSize: entry.info.maxVirtqueueSize, minVqSize: entry.info.minVirtqueueSize,
             driver: entry.binding.driver?.rawValue, vhostDevice: entry.binding.vhostDevicePath,
             virtioDevice: entry.binding.virtioDevice, netdevs: entry.binding.netdevs, blockDevices: entry.binding.blockDevices,
-            managed: record != nil, record: record.map { recordInfo($0, deviceType: entry.info.deviceType) })
+            managed: record != nil, record: record.map { recordInfo($0, deviceType: entry.info.deviceType) },
+            held: heldDevices[entry.info.name])
     }
 
     func recordInfo(_ record: DeviceRecord, deviceType: VirtioDeviceType?) -> DeviceRecordInfo {
