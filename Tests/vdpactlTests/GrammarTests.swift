@@ -46,6 +46,33 @@ import VDPARPC
         ("mgmtdev", .help(.mgmtdev)),
         ("dev config help", .help(.devConfig)),
         ("dev vstats help", .help(.devVstats)),
+        ("port", .portShow(name: nil)),
+        ("port show", .portShow(name: nil)),
+        ("port list", .portShow(name: nil)),
+        ("po sh p0", .portShow(name: "p0")),
+        ("port add name p0", .portAdd(name: "p0", device: nil)),
+        ("port add name p0 dev vdpa0", .portAdd(name: "p0", device: "vdpa0")),
+        ("port a dev vdpa0 n p0", .portAdd(name: "p0", device: "vdpa0")),
+        ("port del p0", .portDel(name: "p0")),
+        ("port set p0 dev vdpa1", .portSet(name: "p0", device: "vdpa1")),
+        ("port set name p0 dev vdpa1", .portSet(name: "p0", device: "vdpa1")),
+        ("port set p0 detach", .portSet(name: "p0", device: nil)),
+        ("port help", .help(.port)),
+        ("vq", .vqShow(name: nil)),
+        ("vq show", .vqShow(name: nil)),
+        ("vq list", .vqShow(name: nil)),
+        ("v s s1", .vqShow(name: "s1")),
+        ("vq save dev vdpa0", .vqSave(VqStateSaveParams(device: "vdpa0"))),
+        ("vq save dev vdpa0 name s1 resume replace", .vqSave(VqStateSaveParams(device: "vdpa0", name: "s1", resume: true, replace: true))),
+        ("vq save replace n s1 dev vdpa0", .vqSave(VqStateSaveParams(device: "vdpa0", name: "s1", replace: true))),
+        ("vq export s1", .vqExport(name: "s1", file: nil)),
+        ("vq export s1 file /tmp/s1.json", .vqExport(name: "s1", file: "/tmp/s1.json")),
+        ("vq import /tmp/s1.json", .vqImport(file: "/tmp/s1.json", name: nil, replace: false)),
+        ("vq import /tmp/s1.json name s2 replace", .vqImport(file: "/tmp/s1.json", name: "s2", replace: true)),
+        ("vq restore s1 dev vdpa1", .vqRestore(VqStateRestoreParams(name: "s1", device: "vdpa1"))),
+        ("vq restore s1 port p1 dev vdpa1", .vqRestore(VqStateRestoreParams(name: "s1", device: "vdpa1", port: "p1"))),
+        ("vq del s1", .vqDel(name: "s1")),
+        ("vq help", .help(.vq)),
     ])
     func parsesEveryCommand(line: String, expected: Command) throws {
         #expect(try parse(line) == expected)
@@ -121,6 +148,77 @@ import VDPARPC
         #expect(usageOnly?.message == "")
         #expect(usageOnly?.usage == .devVstats)
         #expect(grammarError("dev vstats show vdpa0 qidx")?.usage == .devVstats)
+    }
+
+    @Test func portAndVqErrors() throws {
+        #expect(grammarError("port add")?.message == "port name is not set.")
+        #expect(grammarError("port add dev vdpa0")?.message == "port name is not set.")
+        #expect(grammarError("port add name")?.message == "String parameter expected")
+        #expect(grammarError("port add name p0 dev")?.message == "String parameter expected")
+        #expect(grammarError("port add name p0 mac 00:11:22:33:44:55")?.message == "Unknown option \"mac\"")
+        #expect(grammarError("port del")?.message == "port name is not set.")
+        #expect(grammarError("port del")?.usage == .port)
+        #expect(grammarError("port del p0 now")?.message == "Unknown option \"now\"")
+        #expect(grammarError("port show p0 extra")?.message == "Unknown option \"extra\"")
+        #expect(grammarError("port set")?.message == "port name is not set.")
+        #expect(grammarError("port set dev vdpa0")?.message == "port name is not set.")
+        #expect(grammarError("port set p0")?.message == "device name is not set: give dev DEV or detach.")
+        #expect(grammarError("port set p0 dev vdpa0 detach")?.message == "dev and detach exclude each other.")
+        #expect(grammarError("port set p0 attach")?.message == "Unknown option \"attach\"")
+        #expect(grammarError("port frob")?.message == "Command \"frob\" not found")
+        #expect(grammarError("port frob")?.usage == .port)
+        // set is compared in full, as for dev.
+        #expect(grammarError("port se p0 detach")?.message == "Command \"se\" not found")
+
+        #expect(grammarError("vq save")?.message == "device name is not set.")
+        #expect(grammarError("vq save name s1")?.message == "device name is not set.")
+        #expect(grammarError("vq save dev")?.message == "String parameter expected")
+        #expect(grammarError("vq save dev vdpa0 force")?.message == "Unknown option \"force\"")
+        #expect(grammarError("vq show s1 extra")?.message == "Unknown option \"extra\"")
+        #expect(grammarError("vq export")?.message == "state name is not set.")
+        #expect(grammarError("vq export")?.usage == .vq)
+        #expect(grammarError("vq export s1 file")?.message == "String parameter expected")
+        #expect(grammarError("vq export s1 to f.json")?.message == "Unknown option \"to\"")
+        #expect(grammarError("vq import")?.message == "state file is not set.")
+        #expect(grammarError("vq import f.json name")?.message == "String parameter expected")
+        #expect(grammarError("vq import f.json force")?.message == "Unknown option \"force\"")
+        #expect(grammarError("vq restore")?.message == "state name is not set.")
+        #expect(grammarError("vq restore dev vdpa1")?.message == "state name is not set.")
+        #expect(grammarError("vq restore s1")?.message == "device name is not set.")
+        #expect(grammarError("vq restore s1 port p0")?.message == "device name is not set.")
+        #expect(grammarError("vq restore s1 dev vdpa1 now")?.message == "Unknown option \"now\"")
+        #expect(grammarError("vq del")?.message == "state name is not set.")
+        #expect(grammarError("vq del s1 s2")?.message == "Unknown option \"s2\"")
+        #expect(grammarError("vq frob")?.message == "Command \"frob\" not found")
+        #expect(grammarError("vq frob")?.usage == .vq)
+        // The commands that suspend, write or start devices are compared in full.
+        for short in ["sa dev vdpa0", "exp s1", "imp f.json", "rest s1 dev vdpa1"] {
+            #expect(grammarError("vq " + short)?.message.hasPrefix("Command ") == true, "\(short)")
+        }
+        // "p" stays profile; "po" is port, "v" vq.
+        #expect(try parse("p") == .profileShow(name: nil))
+        #expect(try parse("po") == .portShow(name: nil))
+        #expect(try parse("v") == .vqShow(name: nil))
+    }
+
+    @Test func portAndVqHelpAndUsageErrors() {
+        let socket = ["--socket", "/nonexistent/vdpad.sock"]
+        for (arguments, first) in [(["port", "help"], "Usage: vdpactl port show [ PORT ]\n"), (["vq", "help"], "Usage: vdpactl vq show [ STATE ]\n")] {
+            let result = vdpactl(socket + arguments)
+            #expect(result.status == .success)
+            #expect(result.stdout.hasPrefix(first), "\(result)")
+        }
+        let main = vdpactl(["help"])
+        #expect(main.stdout.contains("OBJECT := { mgmtdev | dev | port | vq | profile"))
+        #expect(main.stdout.contains("vdpactl port set PORT { dev DEV | detach }"))
+        #expect(main.stdout.contains("vdpactl vq restore STATE dev DEV [ port PORT ]"))
+        let missing = vdpactl(socket + ["vq", "restore", "s1"])
+        #expect(missing.status == .usage)
+        #expect(missing.stdout.isEmpty)
+        #expect(missing.stderr == "device name is not set.\n")
+        let unknown = vdpactl(socket + ["port", "frob"])
+        #expect(unknown.status == .usage)
+        #expect(unknown.stderr.hasPrefix("Command \"frob\" not found\nUsage: vdpactl port show [ PORT ]\n"))
     }
 
     @Test func firstMatchingKeywordWinsAsInIproute2() throws {

@@ -4,6 +4,7 @@ import Testing
 import VDPACtl
 import VDPADaemon
 import VDPANetlink
+import VDPAPolicy
 import VDPARPC
 import VDPATestSupport
 import VirtioModel
@@ -160,6 +161,129 @@ import VirtioModel
         try await daemon.stop()
         let result = try await monitor.value
         #expect(result.status == .success, "\(result)")
+    }
+
+    @Test func portsThroughVdpactl() async throws {
+        let daemon = try await InProcessDaemon(kernel: FakeVDPAKernel())
+        let empty = try await daemon.vdpactl("-j", "port", "show")
+        #expect(empty.stdout == "{\"port\":{}}\n", "\(empty)")
+        let added = try await daemon.vdpactl("port", "add", "name", "p0")
+        #expect(added.status == .success, "\(added)")
+        #expect(added.stdout.isEmpty && added.stderr.isEmpty)
+        let text = try await daemon.vdpactl("port", "show")
+        let socket = daemon.stateDirectory + "/ports/p0.sock"
+        #expect(text.stdout == "p0: state waiting socket \(socket) dev none\n", "\(text)")
+        let one = try await daemon.vdpactl("-j", "port", "show", "p0")
+        let port = try #require(object(try one.json(), "port", "p0"))
+        #expect(port["state"] as? String == "waiting")
+        #expect(port["socket"] as? String == socket)
+        #expect(port["dev"] == nil)
+
+        let twice = try await daemon.vdpactl("port", "add", "name", "p0")
+        #expect(twice.status == .refused)
+        #expect(twice.stderr.hasPrefix("vdpactl: port p0 exists"), "\(twice)")
+        let detached = try await daemon.vdpactl("port", "set", "p0", "detach")
+        #expect(detached.status == .success, "\(detached)")
+        let missing = try await daemon.vdpactl("port", "show", "nosuch")
+        #expect(missing.status == .refused)
+        #expect(missing.stderr == "vdpactl: no port nosuch (parameter name)\n")
+        // A device no port holds has no state to save.
+        _ = try await daemon.vdpactl("dev", "add", "name", "vdpa0", "mgmtdev", "vdpasim_net")
+        let save = try await daemon.vdpactl("vq", "save", "dev", "vdpa0")
+        #expect(save.status == .refused)
+        #expect(save.stderr.contains("vdpa0 backs no port"), "\(save)")
+        let deleted = try await daemon.vdpactl("port", "del", "p0")
+        #expect(deleted.status == .success, "\(deleted)")
+        #expect(try await daemon.vdpactl("port").stdout.isEmpty)
+        try await daemon.stop()
+    }
+
+    @Test func vqStatesImportShowAndExportRoundTrip() async throws {
+        let daemon = try await InProcessDaemon(kernel: FakeVDPAKernel())
+        let directory = InProcessDaemon.temporaryDirectory("vdpactl-vq")
+        let features = VirtioFeatures(rawValue: 0x3_0001_0020)
+        let document = VirtqueueStateDocument(
+            name: "s1", host: "hv1", takenAt: "2025-01-01T00:00:00Z", vdpadVersion: "0.1.0",
+            source: .init(device: "vdpa0", mgmtdev: "vdpasim_net", port: "p0"), deviceType: .network,
+            deviceFeatures: features, negotiatedFeatures: features, backendFeatures: ["SUSPEND", "RESUME"],
+            status: ["ACKNOWLEDGE", "DRIVER", "FEATURES_OK", "DRIVER_OK"], config: [0x52, 0x54, 0, 0, 0, 0x10, 1, 0], queueCount: 3,
+            queues: [.init(index: 0, size: 256, layout: .split, base: 17, enabled: true), .init(index: 1, size: 256, layout: .split, base: 9, enabled: true)],
+            control: .init(mac: "52:54:00:00:00:10", linkUp: true))
+        let file = directory + "/s1.json"
+        try JSONEncoder().encode(document).write(to: URL(fileURLWithPath: file))
+
+        #expect(try await daemon.vdpactl("vq", "show").stdout.isEmpty)
+        let imported = try await daemon.vdpactl("vq", "import", file)
+        #expect(imported.status == .success, "\(imported)")
+        #expect(imported.stdout.isEmpty && imported.stderr.isEmpty)
+        let renamed = try await daemon.vdpactl("vq", "import", file, "name", "s1-copy")
+        #expect(renamed.status == .success, "\(renamed)")
+        let again = try await daemon.vdpactl("vq", "import", file)
+        #expect(again.status == .refused)
+        #expect(again.stderr.contains("replace"), "\(again)")
+        #expect(try await daemon.vdpactl("vq", "import", file, "replace").status == .success)
+
+        let list = try await daemon.vdpactl("vq", "list")
+        #expect(list.stdout == """
+            s1: dev vdpa0 port p0 origin imported host hv1 taken_at 2025-01-01T00:00:00Z queues 2
+            s1-copy: dev vdpa0 port p0 origin imported host hv1 taken_at 2025-01-01T00:00:00Z queues 2
+
+            """, "\(list)")
+        let shown = try await daemon.vdpactl("vq", "show", "s1")
+        #expect(shown.stdout == """
+            s1: dev vdpa0 port p0 origin imported host hv1 taken_at 2025-01-01T00:00:00Z
+              type network mgmtdev vdpasim_net queue_count 3 mac 52:54:00:00:00:10 link up
+              negotiated_features MAC STATUS VERSION_1 ACCESS_PLATFORM
+              vq 0: size 256 base 17 avail 17 used 17 enabled
+              vq 1: size 256 base 9 avail 9 used 9 enabled
+
+            """, "\(shown)")
+        let json = try await daemon.vdpactl("-j", "vq", "show", "s1")
+        let state = try #require(object(try json.json(), "vq", "s1"))
+        #expect((state["vqs"] as? [[String: Any]])?.map { $0["avail"] as? Int } == [17, 9])
+
+        // Exported to standard output and to a file: the same document as was imported.
+        let exported = try await daemon.vdpactl("vq", "export", "s1")
+        #expect(exported.status == .success, "\(exported)")
+        #expect(exported.stdout.contains("\n  \"schema\" : \"vdpad.vqstate/v1\""), "\(exported)")
+        #expect(try JSONDecoder().decode(VirtqueueStateDocument.self, from: Data(exported.stdout.utf8)) == document)
+        let oneLine = try await daemon.vdpactl("-j", "vq", "export", "s1")
+        #expect(oneLine.stdout.filter { $0 == "\n" }.count == 1)
+        let target = directory + "/exported.json"
+        let written = try await daemon.vdpactl("vq", "export", "s1-copy", "file", target)
+        #expect(written.status == .success, "\(written)")
+        #expect(written.stdout.isEmpty)
+        var copy = document
+        copy.name = "s1-copy"
+        #expect(try JSONDecoder().decode(VirtqueueStateDocument.self, from: Data(contentsOf: URL(fileURLWithPath: target))) == copy)
+        let unwritable = try await daemon.vdpactl("vq", "export", "s1", "file", directory + "/no/such/dir/x.json")
+        #expect(unwritable.status == .usage)
+        #expect(unwritable.stderr.hasPrefix("vdpactl: \(directory)/no/such/dir/x.json: cannot write"), "\(unwritable)")
+
+        // Files vdpactl cannot use are refused before anything is sent.
+        try "{\"schema\": \"vdpad.profile/v1\"}".write(toFile: directory + "/bad.json", atomically: true, encoding: .utf8)
+        let bad = try await daemon.vdpactl("vq", "import", directory + "/bad.json")
+        #expect(bad.status == .usage)
+        #expect(bad.stderr.hasPrefix("vdpactl: \(directory)/bad.json: not a valid document: "), "\(bad)")
+        var invalid = document
+        invalid.queues[1].base = 70_000
+        try JSONEncoder().encode(invalid).write(to: URL(fileURLWithPath: directory + "/invalid.json"))
+        let rejected = try await daemon.vdpactl("vq", "import", directory + "/invalid.json", "name", "s3")
+        #expect(rejected.status == .usage)
+        #expect(rejected.stderr.contains("invalid.json: queue 1: a split ring's base is 16 bits"), "\(rejected)")
+        #expect(try await daemon.vdpactl("vq", "show", "s3").status == .refused)
+
+        // A restore needs the port and its consumer.
+        let restore = try await daemon.vdpactl("vq", "restore", "s1", "dev", "vdpa0")
+        #expect(restore.status == .refused)
+        #expect(restore.stderr.contains("no port p0"), "\(restore)")
+
+        #expect(try await daemon.vdpactl("vq", "del", "s1-copy").status == .success)
+        let gone = try await daemon.vdpactl("vq", "del", "s1-copy")
+        #expect(gone.status == .refused)
+        #expect(gone.stderr.hasPrefix("vdpactl: no saved state s1-copy"), "\(gone)")
+        #expect(try await daemon.vdpactl("-j", "vq", "show").stdout.hasPrefix("{\"vq\":{\"s1\":{"))
+        try await daemon.stop()
     }
 
     @Test func daemonStatusIsTheAPIsResult() async throws {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VDPACtl
+import VDPAPolicy
 import VDPARPC
 import VirtioModel
 
@@ -192,6 +193,129 @@ import VirtioModel
         let json = compact(JSONRenderer.event(changed))
         #expect(json == #"{"type":"device_changed","device":"x","origin":"external","managed":false,"time":"t","changes":["mac","mtu"]}"#)
         #expect(try JSONDecoder().decode(DeviceEvent.self, from: Data(json.utf8)) == changed)
+    }
+
+    // MARK: port, vq
+
+    static let runningPort = PortInfo(
+        state: "running", name: "p0", socket: "/run/vdpad/ports/p0.sock", device: "vdpa0",
+        consumer: .init(features: FeatureList(VirtioFeatures(rawValue: 0x1_0001_0020), deviceType: .network), memoryRegions: 1, queues: [0, 1], driverOK: true),
+        backend: .init(device: "vdpa0", path: "/dev/vhost-vdpa-0", mgmtdev: "vdpasim_net",
+                       deviceFeatures: FeatureList(VirtioFeatures(rawValue: 0x3_0001_0020), deviceType: .network),
+                       backendFeatures: ["IOTLB_MSG_V2", "IOTLB_BATCH", "SUSPEND", "RESUME"], suspend: true, resume: true, queueCount: 3, maxQueueSize: 256))
+    static let waitingPort = PortInfo(state: "waiting", name: "p1", socket: "/run/vdpad/ports/p1.sock", device: nil, consumer: nil, backend: nil)
+
+    static let splitState = VirtqueueStateDocument(
+        name: "s1", host: "hv1", takenAt: "2025-01-01T00:00:00Z", vdpadVersion: "0.1.0",
+        source: .init(device: "vdpa0", mgmtdev: "vdpasim_net", port: "p0"), deviceType: .network,
+        deviceFeatures: VirtioFeatures(rawValue: 0x3_0001_0020), negotiatedFeatures: VirtioFeatures(rawValue: 0x3_0001_0020),
+        backendFeatures: ["SUSPEND", "RESUME"], status: ["ACKNOWLEDGE", "DRIVER", "FEATURES_OK", "DRIVER_OK"],
+        config: [0x52, 0x54, 0, 0, 0, 0x10, 1, 0], queueCount: 3,
+        queues: [.init(index: 0, size: 256, layout: .split, base: 17, enabled: true), .init(index: 1, size: 256, layout: .split, base: 5, enabled: false)],
+        control: .init(mac: "52:54:00:00:00:10", linkUp: true))
+    /// avail 17 with its wrap counter set, used 12 with it clear.
+    static let packedState = VirtqueueStateDocument(
+        name: "s2", host: "hv2", takenAt: "2025-01-02T00:00:00Z", vdpadVersion: nil,
+        source: .init(device: "vdpa1", mgmtdev: nil, port: nil), deviceType: .network,
+        deviceFeatures: VirtioFeatures(rawValue: 0x7_0001_0020), negotiatedFeatures: VirtioFeatures(rawValue: 0x7_0001_0020),
+        backendFeatures: [], status: [], config: [], queueCount: 2,
+        queues: [.init(index: 0, size: 1024, layout: .packed, base: 0x000C_8011, enabled: true)], control: nil)
+
+    @Test func portText() {
+        #expect(TextRenderer.ports([Self.runningPort, Self.waitingPort]) == """
+            p0: state running socket /run/vdpad/ports/p0.sock dev vdpa0
+              consumer memory_regions 1 queues 0 1 driver_ok true
+              consumer_features MAC STATUS VERSION_1
+              backend vdpa0 path /dev/vhost-vdpa-0 mgmtdev vdpasim_net queue_count 3 max_queue_size 256 suspend true resume true
+              backend_features IOTLB_MSG_V2 IOTLB_BATCH SUSPEND RESUME
+              device_features MAC STATUS VERSION_1 ACCESS_PLATFORM
+            p1: state waiting socket /run/vdpad/ports/p1.sock dev none
+
+            """)
+        #expect(TextRenderer.ports([]) == "")
+    }
+
+    @Test func portJSON() throws {
+        let json = compact(JSONRenderer.ports([Self.runningPort, Self.waitingPort]))
+        #expect(json == """
+            {"port":{"p0":{"state":"running","socket":"/run/vdpad/ports/p0.sock","dev":"vdpa0",\
+            "consumer":{"features":["MAC","STATUS","VERSION_1"],"memory_regions":1,"queues":[0,1],"driver_ok":true},\
+            "backend":{"dev":"vdpa0","path":"/dev/vhost-vdpa-0","mgmtdev":"vdpasim_net","queue_count":3,"max_queue_size":256,\
+            "suspend":true,"resume":true,"backend_features":["IOTLB_MSG_V2","IOTLB_BATCH","SUSPEND","RESUME"],\
+            "device_features":["MAC","STATUS","VERSION_1","ACCESS_PLATFORM"]}},\
+            "p1":{"state":"waiting","socket":"/run/vdpad/ports/p1.sock"}}}
+            """)
+        _ = try JSONSerialization.jsonObject(with: Data(json.utf8))
+        #expect(compact(JSONRenderer.ports([])) == #"{"port":{}}"#)
+    }
+
+    @Test func vqListTextAndJSON() {
+        let states = [
+            VqStateSummary(name: "s1", device: "vdpa0", port: "p0", origin: "saved", host: "hv1", takenAt: "2025-01-01T00:00:00Z", queues: 2),
+            VqStateSummary(name: "s2", device: "vdpa1", port: nil, origin: "imported", host: "hv2", takenAt: "2025-01-02T00:00:00Z", queues: 1),
+        ]
+        #expect(TextRenderer.vqStates(states) == """
+            s1: dev vdpa0 port p0 origin saved host hv1 taken_at 2025-01-01T00:00:00Z queues 2
+            s2: dev vdpa1 port none origin imported host hv2 taken_at 2025-01-02T00:00:00Z queues 1
+
+            """)
+        #expect(compact(JSONRenderer.vqStates(states)) == """
+            {"vq":{"s1":{"dev":"vdpa0","port":"p0","origin":"saved","host":"hv1","taken_at":"2025-01-01T00:00:00Z","queues":2},\
+            "s2":{"dev":"vdpa1","origin":"imported","host":"hv2","taken_at":"2025-01-02T00:00:00Z","queues":1}}}
+            """)
+    }
+
+    @Test func vqStateTextShowsEveryQueue() {
+        #expect(TextRenderer.vqState(VqStateInfo(origin: "saved", state: Self.splitState)) == """
+            s1: dev vdpa0 port p0 origin saved host hv1 taken_at 2025-01-01T00:00:00Z
+              type network mgmtdev vdpasim_net queue_count 3 mac 52:54:00:00:00:10 link up
+              negotiated_features MAC STATUS VERSION_1 ACCESS_PLATFORM
+              vq 0: size 256 base 17 avail 17 used 17 enabled
+              vq 1: size 256 base 5 avail 5 used 5 disabled
+
+            """)
+        // Packed rings: the wrap counters beside each index; a save adds its timings, in step order.
+        let saved = VqStateInfo(origin: "imported", state: Self.packedState, timingsUs: ["store", "suspend", "vring_base", "status_config"].enumerated()
+            .reduce(into: [:]) { $0[$1.element] = 10 * ($1.offset + 1) })
+        #expect(TextRenderer.vqState(saved) == """
+            s2: dev vdpa1 port none origin imported host hv2 taken_at 2025-01-02T00:00:00Z
+              type network queue_count 2
+              negotiated_features MAC STATUS VERSION_1 ACCESS_PLATFORM RING_PACKED
+              vq 0: size 1024 base 819217 avail 17 avail_wrap 1 used 12 used_wrap 0 enabled
+              timings_us suspend 20 vring_base 30 status_config 40 store 10 total 100
+
+            """)
+    }
+
+    @Test func vqStateJSON() throws {
+        let json = compact(JSONRenderer.vqState(VqStateInfo(origin: "saved", state: Self.splitState)))
+        #expect(json == """
+            {"vq":{"s1":{"dev":"vdpa0","port":"p0","origin":"saved","host":"hv1","taken_at":"2025-01-01T00:00:00Z","queues":2,\
+            "type":"network","mgmtdev":"vdpasim_net","queue_count":3,"mac":"52:54:00:00:00:10","link":"up",\
+            "negotiated_features":["MAC","STATUS","VERSION_1","ACCESS_PLATFORM"],\
+            "vqs":[{"index":0,"size":256,"layout":"split","base":17,"avail":17,"used":17,"enabled":true},\
+            {"index":1,"size":256,"layout":"split","base":5,"avail":5,"used":5,"enabled":false}]}}}
+            """)
+        _ = try JSONSerialization.jsonObject(with: Data(json.utf8))
+        let packed = compact(JSONRenderer.vqState(VqStateInfo(origin: "imported", state: Self.packedState, timingsUs: ["suspend": 5, "zz_extra": 1, "store": 7])))
+        #expect(packed.contains(#""vqs":[{"index":0,"size":1024,"layout":"packed","base":819217,"avail":17,"used":12,"avail_wrap_counter":true,"used_wrap_counter":false,"enabled":true}]"#))
+        #expect(packed.hasSuffix(#""timings_us":{"suspend":5,"store":7,"zz_extra":1}}}}"#))
+    }
+
+    @Test func vqRestoreTextAndJSON() {
+        let result = VqStateRestoreResult(name: "s1", device: "vdpa1", port: "p0", replayed: ["mac"],
+                                          timingsUs: ["driver_ok": 50, "release": 10, "open": 30, "mac": 20, "vrings": 40, "pause": 900])
+        #expect(TextRenderer.vqRestore(result) == """
+            s1: dev vdpa1 port p0 replayed mac
+              timings_us release 10 mac 20 open 30 vrings 40 driver_ok 50 pause 900 total 1050
+
+            """)
+        #expect(compact(JSONRenderer.vqRestore(result)) == """
+            {"vq":{"s1":{"dev":"vdpa1","port":"p0","replayed":["mac"],\
+            "timings_us":{"release":10,"mac":20,"open":30,"vrings":40,"driver_ok":50,"pause":900}}}}
+            """)
+        let nothingReplayed = VqStateRestoreResult(name: "s1", device: "vdpa0", port: "p0", replayed: [], timingsUs: [:])
+        #expect(TextRenderer.vqRestore(nothingReplayed) == "s1: dev vdpa0 port p0 replayed none\n  timings_us total 0\n")
     }
 
     @Test func stringsAreEscaped() throws {

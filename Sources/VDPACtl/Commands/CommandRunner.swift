@@ -4,8 +4,8 @@ import VDPAPolicy
 import VDPARPC
 import VirtioModel
 
-/// A file vdpactl was given that it cannot use (unreadable, not JSON, not the right document):
-/// nothing was sent. Each line says where.
+/// A file vdpactl was given that it cannot use (unreadable, not JSON, not the right document,
+/// or for `vq export … file` not writable). Each line says where.
 struct InputFileError: Error {
     var lines: [String]
 }
@@ -94,6 +94,51 @@ struct CommandRunner {
         case .devVstatsShow(let name, let queueIndex):
             let stats = try client.call(.devVstatsGet, DevVstatsGetParams(name: name, qidx: queueIndex), as: DevVstatsGetResult.self)
             emit(JSONRenderer.vstats(stats), TextRenderer.vstats(stats))
+        case .portShow(let name):
+            let ports: [PortInfo] = if let name {
+                [try client.call(.portGet, PortNameParams(name: name), as: PortInfo.self)]
+            } else {
+                try client.call(.portList, as: PortListResult.self).ports
+            }
+            emit(JSONRenderer.ports(ports), TextRenderer.ports(ports))
+        case .portAdd(let name, let device):
+            _ = try client.call(.portAdd, PortAddParams(name: name, device: device), as: PortInfo.self)
+        case .portDel(let name):
+            _ = try client.call(.portDel, PortNameParams(name: name), as: PortDelResult.self)
+        case .portSet(let name, let device):
+            _ = try client.call(.portSet, PortSetParams(name: name, device: device, detach: device == nil ? true : nil), as: PortInfo.self)
+        case .vqSave(let parameters):
+            // Printed: the state's name may be the daemon's choice, and the timings tell how long the device was stopped.
+            let info = try client.call(.vqStateSave, parameters, as: VqStateInfo.self)
+            emit(JSONRenderer.vqState(info), TextRenderer.vqState(info))
+        case .vqShow(let name):
+            if let name {
+                let info = try client.call(.vqStateGet, VqStateNameParams(name: name), as: VqStateInfo.self)
+                emit(JSONRenderer.vqState(info), TextRenderer.vqState(info))
+            } else {
+                let states = try client.call(.vqStateList, as: VqStateListResult.self).states
+                emit(JSONRenderer.vqStates(states), TextRenderer.vqStates(states))
+            }
+        case .vqExport(let name, let file):
+            let document = try client.call(.vqStateExport, VqStateNameParams(name: name), as: VirtqueueStateDocument.self)
+            if let file {
+                try Self.writeAtomically(Self.encode(document, pretty: true) + "\n", to: file)
+            } else {
+                // A document to hand to another host: indented unless -j alone asks for one line.
+                output.write(Self.encode(document, pretty: !options.json || options.pretty) + "\n")
+            }
+        case .vqImport(let file, let name, let replace):
+            let document = try Self.decodeFile(file, as: VirtqueueStateDocument.self)
+            var checked = document
+            if let name { checked.name = name }
+            let problems = checked.validate()
+            guard problems.isEmpty else { throw InputFileError(lines: problems.map { "\(file): \($0)" }) }
+            _ = try client.call(.vqStateImport, VqStateImportParams(state: document, name: name, replace: replace ? true : nil), as: VqStateInfo.self)
+        case .vqRestore(let parameters):
+            let result = try client.call(.vqStateRestore, parameters, as: VqStateRestoreResult.self)
+            emit(JSONRenderer.vqRestore(result), TextRenderer.vqRestore(result))
+        case .vqDel(let name):
+            _ = try client.call(.vqStateDel, VqStateNameParams(name: name), as: VqStateDelResult.self)
         case .daemonStatus:
             let status = try client.call(.daemonStatus, as: DaemonStatusResult.self)
             emit(JSONRenderer.daemonStatus(status), TextRenderer.daemonStatus(status))
@@ -148,6 +193,16 @@ struct CommandRunner {
             return try String(contentsOfFile: file, encoding: .utf8)
         } catch {
             throw InputFileError(lines: ["\(file): cannot read: \((error as NSError).localizedDescription)"])
+        }
+    }
+
+    /// Writes `text` to `file` through a temporary file renamed over it: a reader sees the
+    /// old file or the whole new one, never part of it.
+    static func writeAtomically(_ text: String, to file: String) throws {
+        do {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: file), options: .atomic)
+        } catch {
+            throw InputFileError(lines: ["\(file): cannot write: \((error as NSError).localizedDescription)"])
         }
     }
 

@@ -35,6 +35,26 @@ public enum Command: Hashable, Sendable {
     case compatCheck(CompatCheckSpec)
     /// `compat baseline [FILE…] [local] [type net|block] [name NAME]`
     case compatBaseline(files: [String], includeLocal: Bool, deviceType: String?, name: String?)
+    /// `port show|list [NAME]`
+    case portShow(name: String?)
+    /// `port add name NAME [dev DEV]`
+    case portAdd(name: String, device: String?)
+    /// `port del NAME`
+    case portDel(name: String)
+    /// `port set NAME dev DEV` attaches `device`; `port set NAME detach` (`device` nil) releases it.
+    case portSet(name: String, device: String?)
+    /// `vq save dev DEV [name NAME] [resume] [replace]`
+    case vqSave(VqStateSaveParams)
+    /// `vq show|list [NAME]`: the saved states, or one state's queues.
+    case vqShow(name: String?)
+    /// `vq export NAME [file FILE]`: the `vdpad.vqstate/v1` document, to standard output or FILE.
+    case vqExport(name: String, file: String?)
+    /// `vq import FILE [name NAME] [replace]`: a state document file, read by vdpactl.
+    case vqImport(file: String, name: String?, replace: Bool)
+    /// `vq restore NAME dev DEV [port PORT]`
+    case vqRestore(VqStateRestoreParams)
+    /// `vq del NAME`
+    case vqDel(name: String)
     /// `daemon status`
     case daemonStatus
     /// `monitor`: follow device events until interrupted or the connection ends.
@@ -45,7 +65,7 @@ public enum Command: Hashable, Sendable {
 
 /// Which usage text a `help` word (or a grammar error) refers to.
 public enum HelpTopic: Hashable, Sendable {
-    case main, mgmtdev, dev, devConfig, devVstats, daemon, monitor, profile, caps, compat, quirk
+    case main, mgmtdev, dev, devConfig, devVstats, daemon, monitor, profile, caps, compat, quirk, port, vq
 }
 
 /// What `compat check` compares; the capabilities file is read when the command runs.

@@ -16,10 +16,12 @@ public enum CommandParser {
         if matches(object, "dev") { return try parseDev(&words) }
         if matches(object, "daemon") { return try parseDaemon(&words) }
         if matches(object, "profile") { return try parseProfile(&words) }
+        if matches(object, "port") { return try parsePort(&words) }
         if matches(object, "caps") { return try parseCaps(&words) }
         if matches(object, "quirk") { return try parseQuirk(&words) }
         if matches(object, "compat") { return try parseCompat(&words) }
         if matches(object, "monitor") { return try parseMonitor(&words) }
+        if matches(object, "vq") { return try parseVq(&words) }
         throw GrammarError("Object \"\(object)\" not found", usage: .main)
     }
 
@@ -160,7 +162,7 @@ public enum CommandParser {
         return .devBind(name: name, driver: driver)
     }
 
-    /// The positional device name of `dev set NAME …` / `dev bind NAME …`: the first word,
+    /// The positional name of `dev set NAME …` / `dev bind NAME …` / `port set NAME …`: the first word,
     /// unless it is the `name` keyword (or an abbreviation of it) or another keyword.
     private static func leadingDeviceName(_ words: inout WordStream, keywords: Set<String>) -> String? {
         guard let first = words.peek, !matches(first, "name"), !keywords.contains(first) else { return nil }
@@ -286,6 +288,150 @@ public enum CommandParser {
             throw GrammarError("no capabilities documents: give FILE… or local", usage: .compat)
         }
         return .compatBaseline(files: files, includeLocal: includeLocal, deviceType: deviceType, name: name)
+    }
+
+    // MARK: port
+
+    private static func parsePort(_ words: inout WordStream) throws(GrammarError) -> Command {
+        guard let command = words.next() else { return .portShow(name: nil) }
+        if matches(command, "help") { return .help(.port) }
+        if matches(command, "show") || matches(command, "list") {
+            let name = words.next()
+            if let extra = words.next() { throw .unknownOption(extra) }
+            return .portShow(name: name)
+        }
+        if matches(command, "add") { return try parsePortAdd(&words) }
+        if matches(command, "del") {
+            guard let name = words.next() else { throw GrammarError("port name is not set.", usage: .port) }
+            if let extra = words.next() { throw .unknownOption(extra) }
+            return .portDel(name: name)
+        }
+        if command == "set" { return try parsePortSet(&words) }
+        throw .commandNotFound(command, usage: .port)
+    }
+
+    private static func parsePortAdd(_ words: inout WordStream) throws(GrammarError) -> Command {
+        var name: String?
+        var device: String?
+        while let keyword = words.next() {
+            if matches(keyword, "name") {
+                name = try words.value(after: keyword)
+            } else if keyword == "dev" {
+                device = try words.value(after: keyword)
+            } else {
+                throw .unknownOption(keyword)
+            }
+        }
+        guard let name else { throw GrammarError("port name is not set.") }
+        return .portAdd(name: name, device: device)
+    }
+
+    private static func parsePortSet(_ words: inout WordStream) throws(GrammarError) -> Command {
+        var name = leadingDeviceName(&words, keywords: ["dev", "detach"])
+        var device: String?
+        var detach = false
+        while let keyword = words.next() {
+            if matches(keyword, "name") {
+                name = try words.value(after: keyword)
+            } else if keyword == "dev" {
+                device = try words.value(after: keyword)
+            } else if keyword == "detach" {
+                detach = true
+            } else {
+                throw .unknownOption(keyword)
+            }
+        }
+        guard let name else { throw GrammarError("port name is not set.") }
+        switch (device, detach) {
+        case (nil, false): throw GrammarError("device name is not set: give dev DEV or detach.", usage: .port)
+        case (.some, true): throw GrammarError("dev and detach exclude each other.", usage: .port)
+        default: return .portSet(name: name, device: device)
+        }
+    }
+
+    // MARK: vq
+
+    /// `show`, `list`, `del` and `help` may be abbreviated; `save`, `export`, `import` and
+    /// `restore` (which suspend, write or start devices) must be written in full.
+    private static func parseVq(_ words: inout WordStream) throws(GrammarError) -> Command {
+        guard let command = words.next() else { return .vqShow(name: nil) }
+        if matches(command, "help") { return .help(.vq) }
+        if matches(command, "show") || matches(command, "list") {
+            let name = words.next()
+            if let extra = words.next() { throw .unknownOption(extra) }
+            return .vqShow(name: name)
+        }
+        if command == "save" { return try parseVqSave(&words) }
+        if command == "export" {
+            guard let name = words.next() else { throw GrammarError("state name is not set.", usage: .vq) }
+            var file: String?
+            while let keyword = words.next() {
+                guard keyword == "file" else { throw .unknownOption(keyword) }
+                file = try words.value(after: keyword)
+            }
+            return .vqExport(name: name, file: file)
+        }
+        if command == "import" {
+            guard let file = words.next() else { throw GrammarError("state file is not set.", usage: .vq) }
+            var name: String?
+            var replace = false
+            while let keyword = words.next() {
+                if matches(keyword, "name") {
+                    name = try words.value(after: keyword)
+                } else if keyword == "replace" {
+                    replace = true
+                } else {
+                    throw .unknownOption(keyword)
+                }
+            }
+            return .vqImport(file: file, name: name, replace: replace)
+        }
+        if command == "restore" { return try parseVqRestore(&words) }
+        if matches(command, "del") {
+            guard let name = words.next() else { throw GrammarError("state name is not set.", usage: .vq) }
+            if let extra = words.next() { throw .unknownOption(extra) }
+            return .vqDel(name: name)
+        }
+        throw .commandNotFound(command, usage: .vq)
+    }
+
+    private static func parseVqSave(_ words: inout WordStream) throws(GrammarError) -> Command {
+        var device: String?
+        var parameters = VqStateSaveParams(device: "")
+        while let keyword = words.next() {
+            if keyword == "dev" {
+                device = try words.value(after: keyword)
+            } else if matches(keyword, "name") {
+                parameters.name = try words.value(after: keyword)
+            } else if keyword == "resume" {
+                parameters.resume = true
+            } else if keyword == "replace" {
+                parameters.replace = true
+            } else {
+                throw .unknownOption(keyword)
+            }
+        }
+        guard let device else { throw GrammarError("device name is not set.") }
+        parameters.device = device
+        return .vqSave(parameters)
+    }
+
+    private static func parseVqRestore(_ words: inout WordStream) throws(GrammarError) -> Command {
+        guard let name = words.peek, name != "dev", name != "port" else { throw GrammarError("state name is not set.", usage: .vq) }
+        _ = words.next()
+        var device: String?
+        var port: String?
+        while let keyword = words.next() {
+            if keyword == "dev" {
+                device = try words.value(after: keyword)
+            } else if keyword == "port" {
+                port = try words.value(after: keyword)
+            } else {
+                throw .unknownOption(keyword)
+            }
+        }
+        guard let device else { throw GrammarError("device name is not set.") }
+        return .vqRestore(VqStateRestoreParams(name: name, device: device, port: port))
     }
 
     // MARK: daemon, monitor

@@ -5,10 +5,10 @@ public enum Usage {
         case .main:
             """
             Usage: vdpactl [ OPTIONS ] OBJECT { COMMAND | help }
-            where  OBJECT := { mgmtdev | dev | profile | caps | compat | quirk | daemon | monitor }
+            where  OBJECT := { mgmtdev | dev | port | vq | profile | caps | compat | quirk | daemon | monitor }
                    OPTIONS := { -V[ersion] | -j[son] | -p[retty] | -h[elp] | --socket PATH }
 
-            """ + text(.mgmtdev) + text(.dev) + text(.profile) + text(.caps) + text(.compat) + text(.quirk) + text(.daemon) + text(.monitor)
+            """ + text(.mgmtdev) + text(.dev) + text(.port) + text(.vq) + text(.profile) + text(.caps) + text(.compat) + text(.quirk) + text(.daemon) + text(.monitor)
         case .mgmtdev:
             """
             Usage: vdpactl mgmtdev show [ [BUS/]NAME ]
@@ -35,6 +35,24 @@ public enum Usage {
         case .devVstats:
             """
             Usage: vdpactl dev vstats show DEV qidx QUEUE_INDEX
+
+            """
+        case .port:
+            """
+            Usage: vdpactl port show [ PORT ]
+                   vdpactl port add name PORT [ dev DEV ]
+                   vdpactl port del PORT
+                   vdpactl port set PORT { dev DEV | detach }
+
+            """
+        case .vq:
+            """
+            Usage: vdpactl vq show [ STATE ]
+                   vdpactl vq save dev DEV [ name STATE ] [ resume ] [ replace ]
+                   vdpactl vq export STATE [ file FILE ]
+                   vdpactl vq import FILE [ name STATE ] [ replace ]
+                   vdpactl vq restore STATE dev DEV [ port PORT ]
+                   vdpactl vq del STATE
 
             """
         case .profile:

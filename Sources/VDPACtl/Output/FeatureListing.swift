@@ -1,3 +1,4 @@
+import VDPAPolicy
 import VDPARPC
 import VirtioModel
 
@@ -6,6 +7,14 @@ enum FeatureListing {
     /// iproute2's names for `set` (falling back to the API's names if its hex does not parse).
     static func names(_ set: FeatureSetInfo, deviceType: VirtioDeviceType?) -> [String] {
         set.features?.iproute2Names(for: deviceType) ?? set.names
+    }
+
+    /// iproute2's names for a ``FeatureList`` (ports, saved states), from its hex when it
+    /// parses, else its own names; none for a missing list.
+    static func names(_ list: FeatureList?, deviceType: VirtioDeviceType?) -> [String] {
+        guard let list else { return [] }
+        if let hex = list.hex, let features = VirtioFeatures(hex: hex) { return features.iproute2Names(for: deviceType) }
+        return list.names ?? []
     }
 
     /// `mgmtdev show` names device bits as net ones only when the parent supports the net class.
@@ -46,5 +55,20 @@ extension BlockConfigInfo {
         if let readOnly { members.append(("read_only", .bool(readOnly))) }
         if let flush { members.append(("flush", .bool(flush))) }
         return members
+    }
+}
+
+/// The steps a save or a restore reports (`timings_us`), in the order they happen; steps
+/// vdpactl does not know follow, by name.
+enum StepOrder {
+    static let known = [
+        "suspend", "vring_base", "status_config", "resume", "store",
+        "release", "mac", "open", "reset", "features", "map", "vrings", "driver_ok", "pause",
+    ]
+
+    static func ordered(_ timings: [String: Int]) -> [(step: String, microseconds: Int)] {
+        let first = known.compactMap { step in timings[step].map { (step, $0) } }
+        let rest = timings.keys.filter { !known.contains($0) }.sorted().map { ($0, timings[$0] ?? 0) }
+        return first + rest
     }
 }

@@ -1,3 +1,4 @@
+import VDPAPolicy
 import VDPARPC
 import VirtioModel
 
@@ -62,6 +63,108 @@ public enum JSONRenderer {
     public static func vstats(_ stats: DevVstatsGetResult) -> JSONValue {
         let members: [(String, JSONValue)] = [("queue_type", .string(stats.queueType))] + stats.stats.map { ($0.name, .number($0.value)) }
         return section("vstats", [(stats.name, .object(members))])
+    }
+
+    /// `{"port":{NAME:{"state":…,"socket":…,"dev":…,"consumer":{…},"backend":{…}}}}`: vdpad's
+    /// ports in the same shape (iproute2 has none); `dev`, `consumer` and `backend` when present.
+    public static func ports(_ ports: [PortInfo]) -> JSONValue {
+        section("port", ports.map { port in
+            var members: [(String, JSONValue)] = [("state", .string(port.state)), ("socket", .string(port.socket))]
+            if let device = port.device { members.append(("dev", .string(device))) }
+            if let consumer = port.consumer {
+                var entries: [(String, JSONValue)] = []
+                if let features = consumer.features { entries.append(("features", .strings(FeatureListing.names(features, deviceType: .network)))) }
+                entries += [
+                    ("memory_regions", .number(UInt64(clamping: consumer.memoryRegions))),
+                    ("queues", .array(consumer.queues.map { .number(UInt64(clamping: $0)) })),
+                    ("driver_ok", .bool(consumer.driverOK)),
+                ]
+                members.append(("consumer", .object(entries)))
+            }
+            if let backend = port.backend {
+                var entries: [(String, JSONValue)] = [("dev", .string(backend.device)), ("path", .string(backend.path))]
+                if let mgmtdev = backend.mgmtdev { entries.append(("mgmtdev", .string(mgmtdev))) }
+                entries += [
+                    ("queue_count", .number(UInt64(clamping: backend.queueCount))),
+                    ("max_queue_size", .number(UInt64(clamping: backend.maxQueueSize))),
+                    ("suspend", .bool(backend.suspend)),
+                    ("resume", .bool(backend.resume)),
+                    ("backend_features", .strings(backend.backendFeatures)),
+                    ("device_features", .strings(FeatureListing.names(backend.deviceFeatures, deviceType: .network))),
+                ]
+                members.append(("backend", .object(entries)))
+            }
+            return (port.name, .object(members))
+        })
+    }
+
+    /// `{"vq":{NAME:{"dev":…,"port":…,"origin":…,"host":…,"taken_at":…,"queues":N}}}`: the saved states.
+    public static func vqStates(_ states: [VqStateSummary]) -> JSONValue {
+        section("vq", states.map { state in
+            (state.name, .object(vqSummaryMembers(device: state.device, port: state.port, origin: state.origin, host: state.host,
+                                                  takenAt: state.takenAt, queues: state.queues)))
+        })
+    }
+
+    /// One saved state: the summary's keys, then what the device presented and `vqs`, one
+    /// object per virtqueue (`index`, `size`, `layout`, `base`, `avail`, `used`, the wrap
+    /// counters of a packed ring, `enabled`); `timings_us` after a save.
+    public static func vqState(_ info: VqStateInfo) -> JSONValue {
+        let document = info.state
+        var members = vqSummaryMembers(device: document.source.device, port: document.source.port, origin: info.origin, host: document.host,
+                                       takenAt: document.takenAt, queues: document.queues.count)
+        members.append(("type", .string(document.deviceType.typeName)))
+        if let mgmtdev = document.source.mgmtdev { members.append(("mgmtdev", .string(mgmtdev))) }
+        members.append(("queue_count", .number(UInt64(clamping: document.queueCount))))
+        if let control = document.control {
+            if let mac = control.mac { members.append(("mac", .string(mac))) }
+            if let linkUp = control.linkUp { members.append(("link", .string(linkUp ? "up" : "down"))) }
+            if let pairs = control.maxVirtqueuePairs { members.append(("max_vq_pairs", .number(UInt64(clamping: pairs)))) }
+            if let mtu = control.mtu { members.append(("mtu", .number(UInt64(clamping: mtu)))) }
+        }
+        members.append(("negotiated_features", .strings(FeatureListing.names(document.negotiatedFeatures, deviceType: document.deviceType))))
+        members.append(("vqs", .array(document.queues.map { queue in
+            var entries: [(String, JSONValue)] = [
+                ("index", .number(UInt64(clamping: queue.index))),
+                ("size", .number(UInt64(clamping: queue.size))),
+                ("layout", .string(queue.layout.rawValue)),
+                ("base", .number(queue.base)),
+                ("avail", .number(UInt64(clamping: queue.availableIndex))),
+                ("used", .number(UInt64(clamping: queue.usedIndex))),
+            ]
+            if let wrap = queue.availableWrapCounter { entries.append(("avail_wrap_counter", .bool(wrap))) }
+            if let wrap = queue.usedWrapCounter { entries.append(("used_wrap_counter", .bool(wrap))) }
+            entries.append(("enabled", .bool(queue.enabled)))
+            return .object(entries)
+        })))
+        if let timings = info.timingsUs { members.append(("timings_us", timingsObject(timings))) }
+        return section("vq", [(document.name, .object(members))])
+    }
+
+    /// `{"vq":{NAME:{"dev":…,"port":…,"replayed":[…],"timings_us":{STEP:N,…}}}}`: a restore, its steps in order.
+    public static func vqRestore(_ result: VqStateRestoreResult) -> JSONValue {
+        section("vq", [(result.name, .object([
+            ("dev", .string(result.device)),
+            ("port", .string(result.port)),
+            ("replayed", .strings(result.replayed)),
+            ("timings_us", timingsObject(result.timingsUs)),
+        ]))])
+    }
+
+    private static func vqSummaryMembers(device: String, port: String?, origin: String, host: String, takenAt: String, queues: Int) -> [(String, JSONValue)] {
+        var members: [(String, JSONValue)] = [("dev", .string(device))]
+        if let port { members.append(("port", .string(port))) }
+        members += [
+            ("origin", .string(origin)),
+            ("host", .string(host)),
+            ("taken_at", .string(takenAt)),
+            ("queues", .number(UInt64(clamping: queues))),
+        ]
+        return members
+    }
+
+    private static func timingsObject(_ timings: [String: Int]) -> JSONValue {
+        .object(StepOrder.ordered(timings).map { ($0.step, .number(UInt64(clamping: $0.microseconds))) })
     }
 
     /// The `daemon_status` result as the API returns it.

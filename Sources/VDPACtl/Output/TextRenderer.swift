@@ -1,3 +1,4 @@
+import VDPAPolicy
 import VDPARPC
 import VirtioModel
 
@@ -62,6 +63,98 @@ public enum TextRenderer {
     /// `vdpa0: queue_type rx received_desc 10 completed_desc 10 `
     public static func vstats(_ stats: DevVstatsGetResult) -> String {
         "\(stats.name): queue_type \(stats.queueType) " + stats.stats.map { "\($0.name) \($0.value) " }.joined() + "\n"
+    }
+
+    /// ```
+    /// p0: state running socket /run/vdpad/ports/p0.sock dev vdpa0
+    ///   consumer memory_regions 1 queues 0 1 driver_ok true
+    ///   consumer_features MAC STATUS VERSION_1
+    ///   backend vdpa0 path /dev/vhost-vdpa-0 mgmtdev vdpasim_net queue_count 3 max_queue_size 256 suspend true resume true
+    ///   backend_features IOTLB_MSG_V2 IOTLB_BATCH SUSPEND RESUME
+    ///   device_features MTU MAC …
+    /// ```
+    /// `dev none` for a port without a device; the consumer and backend lines when there is one.
+    public static func ports(_ ports: [PortInfo]) -> String {
+        ports.map { port in
+            var text = "\(port.name): state \(port.state) socket \(port.socket) dev \(port.device ?? "none")\n"
+            if let consumer = port.consumer {
+                text += "  consumer memory_regions \(consumer.memoryRegions) queues"
+                text += consumer.queues.map { " \($0)" }.joined() + " driver_ok \(consumer.driverOK)\n"
+                if let features = consumer.features {
+                    text += "  consumer_features" + FeatureListing.names(features, deviceType: .network).map { " " + $0 }.joined() + "\n"
+                }
+            }
+            if let backend = port.backend {
+                text += "  backend \(backend.device) path \(backend.path)"
+                if let mgmtdev = backend.mgmtdev { text += " mgmtdev \(mgmtdev)" }
+                text += " queue_count \(backend.queueCount) max_queue_size \(backend.maxQueueSize)"
+                text += " suspend \(backend.suspend) resume \(backend.resume)\n"
+                text += "  backend_features" + backend.backendFeatures.map { " " + $0 }.joined() + "\n"
+                text += "  device_features" + FeatureListing.names(backend.deviceFeatures, deviceType: .network).map { " " + $0 }.joined() + "\n"
+            }
+            return text
+        }.joined()
+    }
+
+    /// One line per saved state:
+    /// `s1: dev vdpa0 port p0 origin saved host hv1 taken_at 2025-01-01T00:00:00Z queues 2`.
+    public static func vqStates(_ states: [VqStateSummary]) -> String {
+        states.map {
+            vqSummary(name: $0.name, device: $0.device, port: $0.port, origin: $0.origin, host: $0.host, takenAt: $0.takenAt) + " queues \($0.queues)\n"
+        }.joined()
+    }
+
+    /// One saved state and its queues:
+    /// ```
+    /// s1: dev vdpa0 port p0 origin saved host hv1 taken_at 2025-01-01T00:00:00Z
+    ///   type network mgmtdev vdpasim_net queue_count 3 mac 52:54:00:00:00:10 link up mtu 1500
+    ///   negotiated_features MTU MAC STATUS VERSION_1 ACCESS_PLATFORM
+    ///   vq 0: size 256 base 17 avail 17 used 17 enabled
+    ///   vq 1: size 256 base 2147516433 avail 17 avail_wrap 1 used 17 used_wrap 1 disabled
+    /// ```
+    /// (wrap counters for packed rings), then after a save `  timings_us suspend 12 …`.
+    public static func vqState(_ info: VqStateInfo) -> String {
+        let document = info.state
+        var text = vqSummary(name: document.name, device: document.source.device, port: document.source.port, origin: info.origin,
+                             host: document.host, takenAt: document.takenAt) + "\n"
+        text += "  type \(document.deviceType.typeName)"
+        if let mgmtdev = document.source.mgmtdev { text += " mgmtdev \(mgmtdev)" }
+        text += " queue_count \(document.queueCount)"
+        if let control = document.control {
+            if let mac = control.mac { text += " mac \(mac)" }
+            if let linkUp = control.linkUp { text += " link \(linkUp ? "up" : "down")" }
+            if let pairs = control.maxVirtqueuePairs { text += " max_vq_pairs \(pairs)" }
+            if let mtu = control.mtu { text += " mtu \(mtu)" }
+        }
+        text += "\n  negotiated_features"
+        text += FeatureListing.names(document.negotiatedFeatures, deviceType: document.deviceType).map { " " + $0 }.joined() + "\n"
+        for queue in document.queues {
+            text += "  vq \(queue.index): size \(queue.size) base \(queue.base) avail \(queue.availableIndex)"
+            if let wrap = queue.availableWrapCounter { text += " avail_wrap \(wrap ? 1 : 0)" }
+            text += " used \(queue.usedIndex)"
+            if let wrap = queue.usedWrapCounter { text += " used_wrap \(wrap ? 1 : 0)" }
+            text += queue.enabled ? " enabled\n" : " disabled\n"
+        }
+        if let timings = info.timingsUs { text += timingsLine(timings) }
+        return text
+    }
+
+    /// `s1: dev vdpa1 port p0 replayed mac` then `  timings_us release 35 mac 120 open 410 … total 2100`.
+    public static func vqRestore(_ result: VqStateRestoreResult) -> String {
+        var text = "\(result.name): dev \(result.device) port \(result.port)"
+        text += " replayed " + (result.replayed.isEmpty ? "none" : result.replayed.joined(separator: " "))
+        return text + "\n" + timingsLine(result.timingsUs)
+    }
+
+    private static func vqSummary(name: String, device: String, port: String?, origin: String, host: String, takenAt: String) -> String {
+        "\(name): dev \(device) port \(port ?? "none") origin \(origin) host \(host) taken_at \(takenAt)"
+    }
+
+    /// The steps in the order they ran, in microseconds, and their total.
+    private static func timingsLine(_ timings: [String: Int]) -> String {
+        let steps = StepOrder.ordered(timings)
+        return "  timings_us" + steps.map { " \($0.step) \($0.microseconds)" }.joined()
+            + " total \(steps.reduce(0) { $0 + $1.microseconds })\n"
     }
 
     /// A few lines on the daemon, its kernel and its devices.
