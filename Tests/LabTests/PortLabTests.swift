@@ -66,6 +66,9 @@ extension LabTests {
             #expect(saved.state.status.contains("DRIVER_OK"))
             let ports = try await daemon.withClient { try $0.call(.portList, as: PortListResult.self) }
             #expect(ports.ports.first?.state == "suspended", "\(ports)")
+            // vdpactl shows the same state, queue by queue.
+            let shown = try await Lab.run(Lab.buildDirectory + "/vdpactl", ["--socket", daemon.socketPath, "vq", "show", "s1"])
+            #expect(shown.status == 0 && shown.stdout.contains("vq 0: size 64 base \(n) avail \(n) used \(n)"), "\(shown)")
             // The capabilities document now knows vdpasim_net's backend abilities.
             let caps = try await daemon.withClient { try $0.call(.capsExport, as: CapabilitiesDocument.self) }
             #expect(caps.mgmtdev("vdpasim_net")?.backend == BackendAbilities(suspend: true, resume: true))
