@@ -103,7 +103,7 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
     private var stopped = false
 
     /// `VHOST_USER_F_PROTOCOL_FEATURES` (bit 30 of GET_FEATURES).
-    static let protocolFeaturesBit = VirtioFeatures(rawValue: 1 << 30)
+    public static let protocolFeaturesBit = VirtioFeatures(rawValue: 1 << 30)
     /// Features a port never offers: those of the control virtqueue, which vdpad does not
     /// mediate yet, and ACCESS_PLATFORM (vdpad translates addresses itself).
     static let withheldFeatures: VirtioFeatures = [

@@ -4,6 +4,7 @@ import VDPANetlink
 import VDPAPolicy
 import VDPARPC
 import VDPATestSupport
+import VDPAVhostTestSupport
 
 /// Documentation/api.md, read into its method sections.
 struct APIDocument {
@@ -308,8 +309,12 @@ func jsonObject(_ text: String) throws -> Any {
             }
         }
         // Successes, in an order where each finds the state it needs.
+        // The ports and saved states need a consumer on the port's socket (a mini VMM connects
+        // after port_add) and a second device to restore onto (vdpa1, added before port_add).
         let order = ["rpc_methods", "daemon_status", "mgmtdev_list", "dev_add", "dev_get", "dev_list", "dev_config_get",
-                     "dev_set", "dev_bind", "dev_vstats_get", "caps_export", "dev_del",
+                     "dev_set", "port_add", "port_list", "port_get", "vq_state_save", "vq_state_list", "vq_state_get",
+                     "vq_state_export", "vq_state_import", "vq_state_restore", "port_set", "vq_state_del", "port_del",
+                     "dev_bind", "dev_vstats_get", "caps_export", "dev_del",
                      "profile_add", "profile_get", "profile_list", "compat_check", "compat_baseline", "profile_del",
                      "quirk_list", "quirk_test",
                      "events_subscribe"]
@@ -318,7 +323,18 @@ func jsonObject(_ text: String) throws -> Any {
         try kernel.createExternally(DeviceCreateRequest(name: "theirs", managementDevice: .init(bus: nil, name: "vdpasim_blk")))
         let daemon = try await InProcessDaemon(kernel: kernel)
         let pairs = try order.map { try #require(successes[$0], "no example request and result for \($0)") }
-        let replies = try await Self.send(pairs.map(\.request), to: daemon)
+        let split = try #require(order.firstIndex(of: "port_add")) + 1
+        var replies = try await Self.send(pairs[..<(split - 1)].map(\.request)
+            + [#"{"jsonrpc":"2.0","id":"setup","method":"dev_add","params":{"name":"vdpa1","mgmtdev":"vdpasim_net","driver":"vhost_vdpa"}}"#]
+            + [pairs[split - 1].request], to: daemon)
+        replies.remove(at: split - 1)
+        let portReply = try #require(try jsonObject(replies[split - 1]) as? [String: Any])
+        let socket = try #require((portReply["result"] as? [String: Any])?["socket"] as? String, "port_add: \(portReply)")
+        final class Consumer: @unchecked Sendable { var vmm: MiniVMM? }
+        let consumer = Consumer()
+        try await runOffThePool { consumer.vmm = try MiniVMM(vhostUserSocket: socket) }
+        defer { consumer.vmm?.close() }
+        replies += try await Self.send(pairs[split...].map(\.request), to: daemon)
         for ((request, documented), reply) in zip(pairs, replies) {
             let differences = jsonShapeDifferences(try jsonObject(documented), try jsonObject(reply))
             #expect(differences.isEmpty, "\(request)\n\(differences.joined(separator: "\n"))")

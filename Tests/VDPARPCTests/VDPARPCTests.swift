@@ -10,7 +10,7 @@ import VDPARPC
             .vdpaUnavailable: 1001, .notFound: 1002, .alreadyExists: 1003, .notSupported: 1004, .kernelRejected: 1005,
             .permissionDenied: 1006, .tryAgain: 1007, .unmanagedDevice: 1008, .driverUnavailable: 1009, .stateStoreFailure: 1010,
             .sysfsFailure: 1011, .requestTooLarge: 1012, .shuttingDown: 1013, .verificationFailed: 1014, .deviceInUse: 1015,
-            .profileIncompatible: 1016,
+            .profileIncompatible: 1016, .stateIncompatible: 1017, .notAttached: 1018,
         ]
         for code in RPCErrorCode.allCases { #expect(expected[code] == code.rawValue, "\(code.name)") }
     }

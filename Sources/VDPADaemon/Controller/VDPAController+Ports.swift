@@ -111,7 +111,7 @@ extension VDPAController {
     static func portInfo(_ port: VhostUserPort, record: PortRecord?) -> PortInfo {
         let status = port.status
         let consumer = status.consumerConnected || status.driverOK
-            ? PortInfo.ConsumerInfo(features: status.consumerFeatures.map { FeatureList($0, deviceType: .network) }, memoryRegions: status.memoryRegions,
+            ? PortInfo.ConsumerInfo(features: status.consumerFeatures.map { FeatureList($0.subtracting(VhostUserPort.protocolFeaturesBit), deviceType: .network) }, memoryRegions: status.memoryRegions,
                                     queues: status.queues, driverOK: status.driverOK)
             : nil
         let backend = status.backend.map { backend in
