@@ -120,6 +120,9 @@ import VirtioModel
               driver virtio_vdpa virtio_device virtio3 netdev eth3 managed false
 
             """)
+        var held = Self.device
+        held.held = HeldDeviceInfo(port: "vm1", backendFeatures: ["IOTLB_MSG_V2", "SUSPEND", "RESUME"], suspend: true, resume: true)
+        #expect(TextRenderer.devices([held]).hasSuffix("managed true port vm1 backend_features IOTLB_MSG_V2 SUSPEND RESUME\n"))
     }
 
     @Test func devJSONHasIproute2sKeysOnly() {

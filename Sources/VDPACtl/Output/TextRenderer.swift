@@ -26,7 +26,8 @@ public enum TextRenderer {
     }
 
     /// `vdpa0: type network mgmtdev vdpasim_net vendor_id 0 max_vqs 3 max_vq_size 256`, then
-    /// `  driver vhost_vdpa vhost_vdpa /dev/vhost-vdpa-0 managed true`.
+    /// `  driver vhost_vdpa vhost_vdpa /dev/vhost-vdpa-0 managed true` (and, for a device vdpad
+    /// holds for a port, `port vm1 backend_features IOTLB_MSG_V2 … SUSPEND RESUME`).
     public static func devices(_ devices: [DeviceInfo]) -> String {
         devices.map { device in
             var text = "\(device.name): type \(device.type) mgmtdev \(device.mgmtdev)"
@@ -38,6 +39,9 @@ public enum TextRenderer {
             if !device.blockDevices.isEmpty { text += " blockdev " + device.blockDevices.joined(separator: " ") }
             text += " managed \(device.managed)"
             if let state = device.record?.state, state != "active" { text += " state \(state)" }
+            if let held = device.held {
+                text += " port \(held.port) backend_features " + (held.backendFeatures.isEmpty ? "none" : held.backendFeatures.joined(separator: " "))
+            }
             return text + "\n"
         }.joined()
     }
