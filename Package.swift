@@ -4,10 +4,11 @@
 //
 //   C leaves        CLibNL (libnl-3/libnl-genl-3, system library), CVhostUAPI (ioctl numbers),
 //                   CRingCeiling (the C reference of vdpa-bench datapath)
-//   pure Swift      VirtioModel, Virtqueue, VirtioNet, VDPARPC, VDPAPolicy (no syscalls, no C)
+//   pure Swift      VirtioModel, Virtqueue, VirtioNet, VhostUser, VDPARPC, VDPAPolicy (no syscalls, no C)
 //   kernel edges    VDPASystem (the one syscall wrapper file), VDPANetlink (netlink, sysfs, uevents),
 //                   VDPAVhost (/dev/vhost-vdpa-N ioctls, IOTLB), VDPADatapath (software virtio-net
 //                   workers, TAP backend, eventfds)
+//   ports           VDPAPorts (vhost-user sockets answered by vdpad; the held vhost-vdpa device as backend)
 //   state           VDPAStore (SQLite through GRDB)
 //   daemon          VDPADaemon (controller, JSON-RPC server, reconciler, services)
 //   client          VDPAClient (JSON-RPC over the Unix socket), VDPACtl (vdpactl: links only these)
