@@ -32,7 +32,7 @@ public struct Daemon: Sendable {
             kernel: kernel, store: store,
             settings: .init(restoreOnStart: configuration.restoreOnStart, socketPath: configuration.socketPath,
                             stateDirectory: configuration.stateDirectory, version: vdpadVersion,
-                            portsDirectory: configuration.portsDirectory),
+                            portsDirectory: configuration.portsDirectory, portsGroup: configuration.portsGroup),
             policy: policy, vhostOpener: vhostOpener, logger: logger)
         try await controller.reconcile()
         await controller.startPorts()

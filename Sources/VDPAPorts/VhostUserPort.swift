@@ -112,7 +112,11 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
     ]
     static let offeredProtocolFeatures: VhostUserProtocolFeatures = [.multipleQueues, .replyAck, .config, .status]
 
-    public init(name: String, socketPath: String, opener: any VhostVDPAOpening) {
+    /// The group of the socket file (nil: the daemon's): QEMU under libvirt runs as its own user.
+    private let socketGroup: String?
+
+    public init(name: String, socketPath: String, socketGroup: String? = nil, opener: any VhostVDPAOpening) {
+        self.socketGroup = socketGroup
         self.name = name
         self.socketPath = socketPath
         self.opener = opener
@@ -128,7 +132,7 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
 
     /// Creates the socket and serves consumers, one at a time, on a thread of its own.
     public func start() throws {
-        let socket = try UnixListeningSocket(path: socketPath, mode: 0o660)
+        let socket = try UnixListeningSocket(path: socketPath, mode: 0o660, group: socketGroup)
         locked { listener = socket }
         let thread = Thread { [self] in serve(socket) }
         thread.name = "vdpad-port-\(name)"
@@ -367,7 +371,11 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
                 throw PortError(kind: .notAttached, message: "port \(name): no consumer has set up its rings to start a device under")
             }
             var timings = StepTimings()
-            if backend?.deviceName == device { timings.measure("release") { releaseBackend() } }
+            if backend?.deviceName == device, let held = backendSnapshot() {
+                // The held device itself: checked as it is, then released and opened afresh.
+                try check(held)
+                timings.measure("release") { releaseBackend() }
+            }
             let hardware = try open(device: device, path: path, check: check, timings: &timings)
             do {
                 try hardware.prepare(features: deviceFeatures(for: consumerFeatures, on: hardware), regions: regions, queues: queues, timings: &timings)

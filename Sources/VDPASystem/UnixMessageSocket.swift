@@ -53,7 +53,8 @@ public final class UnixListeningSocket: @unchecked Sendable {
     private let descriptor: OwnedFileDescriptor
     public var fileDescriptor: Int32 { descriptor.rawValue }
 
-    public init(path: String, mode: mode_t = 0o660) throws {
+    /// `group`: the socket file's group (a VMM running as another user connects through it).
+    public init(path: String, mode: mode_t = 0o660, group: String? = nil) throws {
         self.path = path
         try? system_unlink(path)
         // Bound under a private name, given its mode, then renamed into place: never
@@ -64,6 +65,7 @@ public final class UnixListeningSocket: @unchecked Sendable {
         do {
             try system_bindUnix(fd, path: privatePath)
             try system_chmod(privatePath, mode)
+            if let group, !group.isEmpty { try FileSystem.setGroup(privatePath, groupName: group) }
             try system_listen(fd, backlog: 4)
             try system_rename(privatePath, path)
         } catch {

@@ -106,6 +106,22 @@ import VhostUser
         #expect(throws: SystemError.self) { try b.receive(exactly: 1) }
     }
 
+    @Test func aListeningSocketGetsItsModeAndGroupBeforeItAppears() throws {
+        let path = NSTemporaryDirectory() + "/vdpad-port-\(UUID().uuidString.prefix(8)).sock"
+        let listener = try UnixListeningSocket(path: path, mode: 0o660, group: "adm")
+        defer { listener.close() }
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        #expect((attributes[.posixPermissions] as? Int) == 0o660)
+        #expect((attributes[.groupOwnerAccountName] as? String) == "adm")
+        #expect(!FileManager.default.fileExists(atPath: path + ".new"))
+        let client = try UnixMessageSocket(connectingTo: path)
+        let served = try listener.accept()
+        try client.send([7])
+        #expect(try served.receive(exactly: 1).bytes == [7])
+        listener.close()
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
     @Test func aMappingMustLieInsideItsFile() throws {
         let memory = try SharedMemory(name: "test", length: 8192)
         #expect(try MappedFile(fileDescriptor: memory.fileDescriptor, offset: 4096, length: 4096).length == 4096)

@@ -16,6 +16,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var profilesDirectory = "/etc/vdpad/profiles.d"
     public var quirksDirectory = "/etc/vdpad/quirks.d"
     public var portsDirectory = "/run/vdpad/ports"
+    public var portsGroup: String?
 
     public init() {}
 
@@ -40,6 +41,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         "profiles_dir": "directory of profile files (NAME.json), read at start",
         "quirks_dir": "directory of quirk files (*.conf), read at start",
         "ports_dir": "directory of the ports' vhost-user sockets (NAME.sock)",
+        "ports_group": "group owning the ports' sockets, for VMMs running as another user (empty: the daemon's)",
     ]
 
     /// Applies the settings of a configuration file's text.
@@ -101,6 +103,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         case "quirks_dir":
             guard value.hasPrefix("/") else { throw ValueError(message: "quirks_dir must be an absolute path") }
             quirksDirectory = value
+        case "ports_group":
+            portsGroup = value.isEmpty ? nil : value
         case "ports_dir":
             guard value.hasPrefix("/") else { throw ValueError(message: "ports_dir must be an absolute path") }
             portsDirectory = value

@@ -19,7 +19,7 @@ extension VDPAController {
             try FileSystem.createDirectory(settings.portsDirectory, mode: 0o755)
             for record in try store.ports() {
                 portRecords[record.name] = record
-                let port = VhostUserPort(name: record.name, socketPath: record.socketPath, opener: vhostOpener)
+                let port = VhostUserPort(name: record.name, socketPath: record.socketPath, socketGroup: settings.portsGroup, opener: vhostOpener)
                 do {
                     try port.start()
                     ports[record.name] = port
@@ -142,7 +142,7 @@ extension VDPAController {
             path = try await vhostPath(ofDevice: device, parameter: "device")
         }
         try FileSystem.createDirectory(settings.portsDirectory, mode: 0o755)
-        let port = VhostUserPort(name: params.name, socketPath: socketPath, opener: vhostOpener)
+        let port = VhostUserPort(name: params.name, socketPath: socketPath, socketGroup: settings.portsGroup, opener: vhostOpener)
         if let device = params.device, let path {
             try port.attach(device: device, path: path)
         }

@@ -22,11 +22,14 @@ public actor VDPAController {
         public var socketPath: String
         public var stateDirectory: String
         public var version: String
-        /// Where the ports' vhost-user sockets live.
+        /// Where the ports' vhost-user sockets live, and their group.
         public var portsDirectory: String
+        public var portsGroup: String?
 
-        public init(restoreOnStart: Bool, socketPath: String, stateDirectory: String, version: String, portsDirectory: String? = nil) {
+        public init(restoreOnStart: Bool, socketPath: String, stateDirectory: String, version: String, portsDirectory: String? = nil,
+                    portsGroup: String? = nil) {
             self.portsDirectory = portsDirectory ?? stateDirectory + "/ports"
+            self.portsGroup = portsGroup
             self.restoreOnStart = restoreOnStart
             self.socketPath = socketPath
             self.stateDirectory = stateDirectory
