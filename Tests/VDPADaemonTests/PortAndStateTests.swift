@@ -119,6 +119,14 @@ import VirtioModel
         let codes = Set(refused?.data?.reasons?.map(\.code) ?? [])
         #expect(codes == ["features_missing", "queue_count_mismatch", "backend_missing"], "\(codes)")
         _ = try await expectError(daemon, .notFound, .vqStateRestore, VqStateRestoreParams(name: "nope", device: "d1"))
+        // A state the running device itself cannot take: refused before the device is let go.
+        var other = try await call(daemon, .vqStateExport, VqStateNameParams(name: "s"), as: VirtqueueStateDocument.self)
+        other.name = "other"
+        other.queueCount = 5
+        _ = try await call(daemon, .vqStateImport, VqStateImportParams(state: other), as: VqStateInfo.self)
+        _ = try await expectError(daemon, .stateIncompatible, .vqStateRestore, VqStateRestoreParams(name: "other", device: "d0"))
+        let still = try await call(daemon, .portGet, PortNameParams(name: "vm"), as: PortInfo.self)
+        #expect(still.state == "running" && still.backend?.device == "d0", "\(still)")
         try await daemon.stop()
     }
 
