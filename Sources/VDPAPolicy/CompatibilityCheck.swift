@@ -199,6 +199,27 @@ public struct ProvisioningPlan: Hashable, Sendable, Codable {
     private enum CodingKeys: String, CodingKey {
         case mgmtdev, deviceType = "device_type", deviceFeatures = "device_features", mtu, maxVQP = "max_vqp", mac
     }
+
+    /// `device_type` is a name ("network"), as in profiles; a virtio device ID number is read too.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        mgmtdev = try container.decode(String.self, forKey: .mgmtdev)
+        deviceType = try decodeDeviceType(container, forKey: .deviceType)
+        deviceFeatures = try container.decodeIfPresent(FeatureList.self, forKey: .deviceFeatures)
+        mtu = try container.decodeIfPresent(Int.self, forKey: .mtu)
+        maxVQP = try container.decodeIfPresent(Int.self, forKey: .maxVQP)
+        mac = try container.decode(MACPolicy.self, forKey: .mac)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(mgmtdev, forKey: .mgmtdev)
+        try container.encode(deviceType.typeName, forKey: .deviceType)
+        try container.encodeIfPresent(deviceFeatures, forKey: .deviceFeatures)
+        try container.encodeIfPresent(mtu, forKey: .mtu)
+        try container.encodeIfPresent(maxVQP, forKey: .maxVQP)
+        try container.encode(mac, forKey: .mac)
+    }
 }
 
 /// The answer of a compatibility check, in the spirit of libvirt's `hypervisor-cpu-compare`.
