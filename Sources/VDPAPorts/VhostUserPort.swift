@@ -324,7 +324,7 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
             var timings = StepTimings()
             try timings.measure("suspend") { () throws(VhostError) in try backend.suspend() }
             let indexes = queues.filter { $0.value.addresses != nil }.keys.sorted()
-            let bases = try timings.measure("vring_base") { () throws(VhostError) in try backend.bases(of: indexes) }
+            let bases = try timings.measure("read_base") { () throws(VhostError) in try backend.bases(of: indexes) }
             let (status, config) = try timings.measure("status_config") { () throws(VhostError) in (try backend.device.status(), try backend.config()) }
             lastKnownBases = bases
             if resume { try timings.measure("resume") { () throws(VhostError) in try backend.resume() } }

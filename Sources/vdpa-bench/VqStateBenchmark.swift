@@ -114,7 +114,7 @@ struct VqStateBenchmarkCommand: AsyncParsableCommand {
         print("\(count) queue\(count == 1 ? "" : "s"):")
         print("  move (port_set):  pause \(stat(column(moves, ["pause"])))  = suspend \(stat(column(moves, ["suspend"]))) + read bases \(stat(column(moves, ["read_base"]))) + set bases/enable \(stat(column(moves, ["vring_base"]))) + DRIVER_OK \(stat(column(moves, ["driver_ok"])))")
         print("                    before the pause: open \(stat(column(moves, ["open"]))) reset \(stat(column(moves, ["reset"]))) features \(stat(column(moves, ["features"]))) map \(stat(column(moves, ["map"]))) vrings \(stat(column(moves, ["vrings"])));  after: release \(stat(column(moves, ["release"])));  request wall \(stat(moveWall))")
-        print("  save + restore:   save \(stat(column(saves, ["suspend", "vring_base", "status_config", "store"]))) (suspend \(stat(column(saves, ["suspend"]))), store \(stat(column(saves, ["store"]))))  restore \(stat(column(restores, ["open", "reset", "features", "map", "vrings", "release", "vring_base", "driver_ok", "mac"])))  pause seen by the client (save request → restore answer) \(stat(migrateWall))")
+        print("  save + restore:   save \(stat(column(saves, ["suspend", "read_base", "status_config", "store"]))) (suspend \(stat(column(saves, ["suspend"]))), store \(stat(column(saves, ["store"]))))  restore \(stat(column(restores, ["open", "reset", "features", "map", "vrings", "release", "vring_base", "driver_ok", "mac"])))  pause seen by the client (save request → restore answer) \(stat(migrateWall))")
         if real {
             let floor = try Self.kernelFloor(client, mgmtdev: mgmtdev, queues: min(count, 2), rounds: rounds)
             let pause = column(moves, ["pause"]).sorted()

@@ -96,8 +96,11 @@ extension LabTests {
 
             // A live move back (port_set): the target is prepared, then the rings stop only for
             // suspend, read bases, launch.
-            let back = try await daemon.withClient { try $0.call(.portSet, PortSetParams(name: "vm1", device: "pa0"), as: PortInfo.self) }
-            #expect(back.timingsUs?["pause"] != nil && back.backend?.device == "pa0", "\(back)")
+            // (through vdpactl, which prints the pause).
+            let moved2 = try await Lab.run(Lab.buildDirectory + "/vdpactl", ["--socket", daemon.socketPath, "port", "set", "vm1", "dev", "pa0"])
+            #expect(moved2.status == 0 && moved2.stdout.hasPrefix("vm1: moved to pa0 pause "), "\(moved2)")
+            let back = try await daemon.withClient { try $0.call(.portGet, PortNameParams(name: "vm1"), as: PortInfo.self) }
+            #expect(back.state == "running" && back.backend?.device == "pa0", "\(back)")
             try Self.roundTrip(vmm, (3 * n)..<(4 * n))
 
             vmm.close()

@@ -278,14 +278,14 @@ import VirtioModel
 
             """)
         // Packed rings: the wrap counters beside each index; a save adds its timings, in step order.
-        let saved = VqStateInfo(origin: "imported", state: Self.packedState, timingsUs: ["store", "suspend", "vring_base", "status_config"].enumerated()
+        let saved = VqStateInfo(origin: "imported", state: Self.packedState, timingsUs: ["store", "suspend", "read_base", "status_config"].enumerated()
             .reduce(into: [:]) { $0[$1.element] = 10 * ($1.offset + 1) })
         #expect(TextRenderer.vqState(saved) == """
             s2: dev vdpa1 port none origin imported host hv2 taken_at 2025-01-02T00:00:00Z
               type network queue_count 2
               negotiated_features MAC STATUS VERSION_1 ACCESS_PLATFORM RING_PACKED
               vq 0: size 1024 base 819217 avail 17 avail_wrap 1 used 12 used_wrap 0 enabled
-              timings_us suspend 20 vring_base 30 status_config 40 store 10 total 100
+              timings_us suspend 20 read_base 30 status_config 40 store 10 total 100
 
             """)
     }
@@ -305,17 +305,31 @@ import VirtioModel
         #expect(packed.hasSuffix(#""timings_us":{"suspend":5,"store":7,"zz_extra":1}}}}"#))
     }
 
+    @Test func aPortMoveSaysHowLongTheRingsStopped() {
+        var port = PortInfo(state: "running", name: "vm1", socket: "/run/vdpad/ports/vm1.sock", device: "vdpa1", consumer: nil, backend: nil)
+        #expect(TextRenderer.portMove(port) == "")
+        port.timingsUs = ["open": 300, "suspend": 7, "read_base": 24, "vring_base": 27, "driver_ok": 6, "pause": 70, "release": 100]
+        #expect(TextRenderer.portMove(port) == """
+            vm1: moved to vdpa1 pause 70
+              timings_us open 300 suspend 7 read_base 24 release 100 vring_base 27 driver_ok 6 pause 70 total 464
+
+            """)
+        #expect(compact(JSONRenderer.portMove(port)) == """
+            {"port":{"vm1":{"dev":"vdpa1","timings_us":{"open":300,"suspend":7,"read_base":24,"release":100,"vring_base":27,"driver_ok":6,"pause":70}}}}
+            """)
+    }
+
     @Test func vqRestoreTextAndJSON() {
         let result = VqStateRestoreResult(name: "s1", device: "vdpa1", port: "p0", replayed: ["mac"],
                                           timingsUs: ["driver_ok": 50, "release": 10, "open": 30, "mac": 20, "vrings": 40, "pause": 900])
         #expect(TextRenderer.vqRestore(result) == """
             s1: dev vdpa1 port p0 replayed mac
-              timings_us release 10 mac 20 open 30 vrings 40 driver_ok 50 pause 900 total 1050
+              timings_us mac 20 open 30 vrings 40 release 10 driver_ok 50 pause 900 total 150
 
             """)
         #expect(compact(JSONRenderer.vqRestore(result)) == """
             {"vq":{"s1":{"dev":"vdpa1","port":"p0","replayed":["mac"],\
-            "timings_us":{"release":10,"mac":20,"open":30,"vrings":40,"driver_ok":50,"pause":900}}}}
+            "timings_us":{"mac":20,"open":30,"vrings":40,"release":10,"driver_ok":50,"pause":900}}}}
             """)
         let nothingReplayed = VqStateRestoreResult(name: "s1", device: "vdpa0", port: "p0", replayed: [], timingsUs: [:])
         #expect(TextRenderer.vqRestore(nothingReplayed) == "s1: dev vdpa0 port p0 replayed none\n  timings_us total 0\n")

@@ -106,7 +106,9 @@ struct CommandRunner {
         case .portDel(let name):
             _ = try client.call(.portDel, PortNameParams(name: name), as: PortDelResult.self)
         case .portSet(let name, let device):
-            _ = try client.call(.portSet, PortSetParams(name: name, device: device, detach: device == nil ? true : nil), as: PortInfo.self)
+            let port = try client.call(.portSet, PortSetParams(name: name, device: device, detach: device == nil ? true : nil), as: PortInfo.self)
+            // A move of running rings says how long they stopped; otherwise nothing is printed.
+            if port.timingsUs?["pause"] != nil { emit(JSONRenderer.portMove(port), TextRenderer.portMove(port)) }
         case .vqSave(let parameters):
             // Printed: the state's name may be the daemon's choice, and the timings tell how long the device was stopped.
             let info = try client.call(.vqStateSave, parameters, as: VqStateInfo.self)

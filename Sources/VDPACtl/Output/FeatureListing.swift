@@ -62,9 +62,12 @@ extension BlockConfigInfo {
 /// vdpactl does not know follow, by name.
 enum StepOrder {
     static let known = [
-        "suspend", "vring_base", "status_config", "resume", "store",
-        "release", "mac", "open", "reset", "features", "map", "vrings", "driver_ok", "pause",
+        "mac", "open", "reset", "features", "map", "vrings",
+        "suspend", "read_base", "status_config", "resume", "store",
+        "release", "vring_base", "driver_ok", "pause",
     ]
+    /// A span over other steps (a move's suspend-to-DRIVER_OK window), not a step of its own.
+    static let spans: Set<String> = ["pause"]
 
     static func ordered(_ timings: [String: Int]) -> [(step: String, microseconds: Int)] {
         let first = known.compactMap { step in timings[step].map { (step, $0) } }

@@ -151,6 +151,14 @@ public enum JSONRenderer {
         ]))])
     }
 
+    /// `{"port":{NAME:{"dev":…,"timings_us":{STEP:N,…}}}}` after `port set` moved running rings.
+    public static func portMove(_ port: PortInfo) -> JSONValue {
+        section("port", [(port.name, .object([
+            ("dev", .string(port.backend?.device ?? port.device ?? "")),
+            ("timings_us", timingsObject(port.timingsUs ?? [:])),
+        ]))])
+    }
+
     private static func vqSummaryMembers(device: String, port: String?, origin: String, host: String, takenAt: String, queues: Int) -> [(String, JSONValue)] {
         var members: [(String, JSONValue)] = [("dev", .string(device))]
         if let port { members.append(("port", .string(port))) }

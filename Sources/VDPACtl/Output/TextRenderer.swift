@@ -143,6 +143,13 @@ public enum TextRenderer {
         return text
     }
 
+    /// After `port set NAME dev DEV` moved running rings: `vm1: moved to vdpa1 pause 80` (µs,
+    /// suspend to DRIVER_OK) then the steps. Nothing when nothing moved.
+    public static func portMove(_ port: PortInfo) -> String {
+        guard let timings = port.timingsUs, let pause = timings["pause"] else { return "" }
+        return "\(port.name): moved to \(port.backend?.device ?? port.device ?? "?") pause \(pause)\n" + timingsLine(timings)
+    }
+
     /// `s1: dev vdpa1 port p0 replayed mac` then `  timings_us release 35 mac 120 open 410 … total 2100`.
     public static func vqRestore(_ result: VqStateRestoreResult) -> String {
         var text = "\(result.name): dev \(result.device) port \(result.port)"
@@ -158,7 +165,7 @@ public enum TextRenderer {
     private static func timingsLine(_ timings: [String: Int]) -> String {
         let steps = StepOrder.ordered(timings)
         return "  timings_us" + steps.map { " \($0.step) \($0.microseconds)" }.joined()
-            + " total \(steps.reduce(0) { $0 + $1.microseconds })\n"
+            + " total \(steps.filter { !StepOrder.spans.contains($0.step) }.reduce(0) { $0 + $1.microseconds })\n"
     }
 
     /// A few lines on the daemon, its kernel and its devices.
