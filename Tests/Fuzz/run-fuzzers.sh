@@ -16,7 +16,7 @@
 # Findings (crash-*, leak-*, timeout-*) are written to fuzz-artifacts/<target>/ and make the script
 # fail. The corpus grown during the run stays in .build/fuzz/corpus/<target> (not committed); the
 # figures (runs, exec/s, coverage) are printed at the end.
-# Environment: FUZZ_JOBS_RSS_MB (libFuzzer -rss_limit_mb, default 2048).
+# Environment: FUZZ_RSS_MB (libFuzzer -rss_limit_mb, default 2048).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -40,10 +40,14 @@ for target in "${TARGETS[@]}"; do
   #   handling of the executable (libFuzzer's main).
   # - gold drops the sanitizer-coverage module constructors: link with lld.
   echo "--- building $product (sanitize=fuzzer,address)"
+  # A failed build must stop here: the binary of an earlier build may still be in place.
+  set +e
   swift build -c debug --scratch-path "$SCRATCH/build" --product "$product" \
-    --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld 2>&1 | grep -v "Cannot export local symbol" || true
+    --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld 2>&1 | grep -v "Cannot export local symbol"
+  build_rc=${PIPESTATUS[0]}
+  set -e
   binary=$SCRATCH/build/debug/$product
-  [ -x "$binary" ] || { echo "build of $product failed" >&2; exit 1; }
+  [ "$build_rc" -eq 0 ] && [ -x "$binary" ] || { echo "build of $product failed (rc=$build_rc)" >&2; exit 1; }
 
   corpus=$SCRATCH/corpus/$target
   artifacts=$ROOT/fuzz-artifacts/$target
