@@ -141,10 +141,12 @@ public final class MiniVMM {
 
     /// Connects again (after the back-end restarted) and replays the whole set-up; each
     /// ring's base is where the driver's used index stands (nothing in flight), as QEMU
-    /// restores a vhost-user back-end.
-    public func reconnect() throws {
-        guard case .vhostUser(let old, let socket) = transport else { return }
+    /// restores a vhost-user back-end whose GET_VRING_BASE it could not read
+    /// (`virtio_queue_restore_last_avail_idx`). `socket`: another path than the first one.
+    public func reconnect(socket newSocket: String? = nil) throws {
+        guard case .vhostUser(let old, let oldSocket) = transport else { return }
         old.close()
+        let socket = newSocket ?? oldSocket
         let frontend = try VhostUserFrontend(socketPath: socket)
         transport = .vhostUser(frontend, socket: socket)
         try setUp(frontend, offered: try frontend.getFeatures(), bases: (0..<activeQueues).map { UInt32(usedIndex(queue: $0)) })
@@ -154,6 +156,10 @@ public final class MiniVMM {
     /// `used->idx` the device wrote, read from guest memory.
     public func availableIndex(queue: Int) -> UInt16 { readLE16(at: guest.queueStates[queue].driverArea.rawValue + 2) }
     public func usedIndex(queue: Int) -> UInt16 { readLE16(at: guest.queueStates[queue].deviceArea.rawValue + 2) }
+    /// ``availableIndex(queue:)`` of every active queue (receiveq 0, transmitq 1, …).
+    public var driverAvailableIndexes: [UInt16] { (0..<activeQueues).map(availableIndex(queue:)) }
+    /// ``usedIndex(queue:)`` of every active queue.
+    public var usedIndexes: [UInt16] { (0..<activeQueues).map(usedIndex(queue:)) }
 
     private func readLE16(at offset: UInt64) -> UInt16 {
         // SAFETY: the ring areas lie inside the mapping (the guest laid them out there).

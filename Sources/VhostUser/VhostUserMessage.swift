@@ -8,7 +8,7 @@ public enum VhostUserRequestCode: UInt32, Sendable, CaseIterable {
     case getProtocolFeatures = 15, setProtocolFeatures = 16, getQueueNum = 17, setVringEnable = 18
     case sendRARP = 19, netSetMTU = 20
     case getConfig = 24, setConfig = 25
-    case getMaxMemorySlots = 36
+    case getMaxMemorySlots = 36, addMemoryRegion = 37, removeMemoryRegion = 38
     case setStatus = 39, getStatus = 40
 }
 
@@ -18,12 +18,59 @@ public struct VhostUserProtocolFeatures: OptionSet, Hashable, Sendable {
     public init(rawValue: UInt64) { self.rawValue = rawValue }
     /// VHOST_USER_PROTOCOL_F_MQ (0): GET_QUEUE_NUM.
     public static let multipleQueues = VhostUserProtocolFeatures(rawValue: 1 << 0)
+    /// The spec's short name for ``multipleQueues``.
+    public static let mq = multipleQueues
+    /// VHOST_USER_PROTOCOL_F_LOG_SHMFD (1): dirty-page logging in shared memory.
+    public static let logSharedMemory = VhostUserProtocolFeatures(rawValue: 1 << 1)
+    /// VHOST_USER_PROTOCOL_F_RARP (2): SEND_RARP after migration.
+    public static let rarp = VhostUserProtocolFeatures(rawValue: 1 << 2)
     /// VHOST_USER_PROTOCOL_F_REPLY_ACK (3): need_reply on any request.
     public static let replyAck = VhostUserProtocolFeatures(rawValue: 1 << 3)
+    /// VHOST_USER_PROTOCOL_F_NET_MTU (4): NET_SET_MTU.
+    public static let netMTU = VhostUserProtocolFeatures(rawValue: 1 << 4)
+    /// VHOST_USER_PROTOCOL_F_BACKEND_REQ (5): the back-end's own request channel.
+    public static let backendRequests = VhostUserProtocolFeatures(rawValue: 1 << 5)
+    /// VHOST_USER_PROTOCOL_F_CROSS_ENDIAN (6).
+    public static let crossEndian = VhostUserProtocolFeatures(rawValue: 1 << 6)
+    /// VHOST_USER_PROTOCOL_F_CRYPTO_SESSION (7).
+    public static let cryptoSession = VhostUserProtocolFeatures(rawValue: 1 << 7)
+    /// VHOST_USER_PROTOCOL_F_PAGEFAULT (8): postcopy migration.
+    public static let pageFault = VhostUserProtocolFeatures(rawValue: 1 << 8)
     /// VHOST_USER_PROTOCOL_F_CONFIG (9): GET/SET_CONFIG.
     public static let config = VhostUserProtocolFeatures(rawValue: 1 << 9)
+    /// VHOST_USER_PROTOCOL_F_BACKEND_SEND_FD (10).
+    public static let backendSendFileDescriptor = VhostUserProtocolFeatures(rawValue: 1 << 10)
+    /// VHOST_USER_PROTOCOL_F_HOST_NOTIFIER (11).
+    public static let hostNotifier = VhostUserProtocolFeatures(rawValue: 1 << 11)
+    /// VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD (12).
+    public static let inflightSharedMemory = VhostUserProtocolFeatures(rawValue: 1 << 12)
+    /// VHOST_USER_PROTOCOL_F_RESET_DEVICE (13).
+    public static let resetDevice = VhostUserProtocolFeatures(rawValue: 1 << 13)
+    /// VHOST_USER_PROTOCOL_F_INBAND_NOTIFICATIONS (14).
+    public static let inbandNotifications = VhostUserProtocolFeatures(rawValue: 1 << 14)
+    /// VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS (15): GET_MAX_MEM_SLOTS, ADD/REM_MEM_REG.
+    public static let configureMemorySlots = VhostUserProtocolFeatures(rawValue: 1 << 15)
     /// VHOST_USER_PROTOCOL_F_STATUS (16): SET/GET_STATUS.
     public static let status = VhostUserProtocolFeatures(rawValue: 1 << 16)
+
+    static let named: [(VhostUserProtocolFeatures, String)] = [
+        (.multipleQueues, "MQ"), (.logSharedMemory, "LOG_SHMFD"), (.rarp, "RARP"), (.replyAck, "REPLY_ACK"),
+        (.netMTU, "NET_MTU"), (.backendRequests, "BACKEND_REQ"), (.crossEndian, "CROSS_ENDIAN"),
+        (.cryptoSession, "CRYPTO_SESSION"), (.pageFault, "PAGEFAULT"), (.config, "CONFIG"),
+        (.backendSendFileDescriptor, "BACKEND_SEND_FD"), (.hostNotifier, "HOST_NOTIFIER"),
+        (.inflightSharedMemory, "INFLIGHT_SHMFD"), (.resetDevice, "RESET_DEVICE"),
+        (.inbandNotifications, "INBAND_NOTIFICATIONS"), (.configureMemorySlots, "CONFIGURE_MEM_SLOTS"), (.status, "STATUS"),
+    ]
+
+    /// The spec's names of the bits set (without the VHOST_USER_PROTOCOL_F_ prefix), lowest
+    /// first; a bit the spec names after STATUS shows as `bit N`.
+    public var names: [String] {
+        (0..<64).compactMap { bit -> String? in
+            let feature = VhostUserProtocolFeatures(rawValue: 1 << UInt64(bit))
+            guard contains(feature) else { return nil }
+            return Self.named.first { $0.0 == feature }?.1 ?? "bit \(bit)"
+        }
+    }
 }
 
 /// `VhostUserMemoryRegion`: one guest memory region; its fd travels beside the message.
@@ -260,7 +307,7 @@ public enum VhostUserCodec {
             let value = try u64()
             guard value <= 0xff else { throw VhostUserError("\(code): status \(value) is over 8 bits") }
             return .setStatus(UInt8(value))
-        case .setLogBase, .setLogFD, .sendRARP, .netSetMTU:
+        case .setLogBase, .setLogFD, .sendRARP, .netSetMTU, .addMemoryRegion, .removeMemoryRegion:
             return .unsupported(code: header.request)
         }
     }
