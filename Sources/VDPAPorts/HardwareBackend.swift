@@ -111,6 +111,12 @@ final class HardwareBackend {
     }
 
     var canSuspend: Bool { backendFeatures.contains(.suspend) }
+
+    /// What the API shows of it, `path` being its character device.
+    func snapshot(path: String) -> PortBackendSnapshot {
+        PortBackendSnapshot(device: deviceName, path: path, offeredFeatures: offeredFeatures, backendFeatures: backendFeatures,
+                            queueCount: queueCount, maximumQueueSize: maximumQueueSize)
+    }
     var canResume: Bool { backendFeatures.contains(.resume) }
 
     /// Programs the device with the consumer's setup and starts it with each queue at

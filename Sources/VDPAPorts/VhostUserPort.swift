@@ -202,8 +202,7 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
     private func open(device: String, path: String, check: (PortBackendSnapshot) throws -> Void, timings: inout StepTimings) throws -> HardwareBackend {
         let hardware = try timings.measure("open") { () throws in try HardwareBackend(deviceName: device, device: try opener.open(path: path)) }
         do {
-            try check(PortBackendSnapshot(device: device, path: path, offeredFeatures: hardware.offeredFeatures, backendFeatures: hardware.backendFeatures,
-                                          queueCount: hardware.queueCount, maximumQueueSize: hardware.maximumQueueSize))
+            try check(hardware.snapshot(path: path))
         } catch {
             hardware.close()
             throw error
@@ -240,7 +239,7 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
             try target.prepare(features: current.negotiatedFeatures, regions: regions, queues: queues, timings: &timings)
             let pauseStart = ContinuousClock.now
             try timings.measure("suspend") { () throws(VhostError) in try current.suspend() }
-            let indexes = queues.filter { $0.value.addresses != nil }.keys.sorted()
+            let indexes = configuredQueueIndexes
             let bases = try timings.measure("read_base") { () throws(VhostError) in try current.bases(of: indexes) }
             try target.launch(queues: queues, bases: bases, timings: &timings)
             timings.record("pause", since: pauseStart)
@@ -262,11 +261,7 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
 
     private func releaseBackend() {
         guard let hardware = backend else { return }
-        if hardware.running {
-            if (try? hardware.suspend()) != nil, let read = try? hardware.bases(of: Array(queues.keys)) {
-                lastKnownBases = read
-            }
-        }
+        rememberWhereTheRingsStand()
         hardware.close()
         backend = nil
         backendPath = nil
@@ -277,8 +272,7 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
 
     private func backendSnapshot() -> PortBackendSnapshot? {
         guard let backend, let backendPath else { return nil }
-        return PortBackendSnapshot(device: backend.deviceName, path: backendPath, offeredFeatures: backend.offeredFeatures,
-                                   backendFeatures: backend.backendFeatures, queueCount: backend.queueCount, maximumQueueSize: backend.maximumQueueSize)
+        return backend.snapshot(path: backendPath)
     }
 
     public var status: PortStatus {
@@ -323,7 +317,7 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
             }
             var timings = StepTimings()
             try timings.measure("suspend") { () throws(VhostError) in try backend.suspend() }
-            let indexes = queues.filter { $0.value.addresses != nil }.keys.sorted()
+            let indexes = configuredQueueIndexes
             let bases = try timings.measure("read_base") { () throws(VhostError) in try backend.bases(of: indexes) }
             let (status, config) = try timings.measure("status_config") { () throws(VhostError) in (try backend.device.status(), try backend.config()) }
             lastKnownBases = bases
@@ -349,10 +343,6 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
         fileprivate let path: String
         fileprivate let generation: UInt64
         public fileprivate(set) var timings: StepTimings
-        public var facts: PortBackendSnapshot {
-            PortBackendSnapshot(device: hardware.deviceName, path: path, offeredFeatures: hardware.offeredFeatures,
-                                backendFeatures: hardware.backendFeatures, queueCount: hardware.queueCount, maximumQueueSize: hardware.maximumQueueSize)
-        }
         fileprivate var launched = false
         fileprivate init(hardware: HardwareBackend, path: String, generation: UInt64, timings: StepTimings) {
             self.hardware = hardware
@@ -407,6 +397,9 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
 
     // MARK: vhost-user (the consumer's requests)
 
+    /// What the consumer is offered: from the device held, else the last one held.
+    private var currentOffer: VirtioFeatures? { backend.map { Self.offer(from: $0.offeredFeatures) } ?? lastOffer }
+
     static func offer(from deviceFeatures: VirtioFeatures) -> VirtioFeatures {
         deviceFeatures.subtracting(withheldFeatures).union(protocolFeaturesBit)
     }
@@ -422,13 +415,13 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
         }
         switch request {
         case .getFeatures:
-            guard let offer = backend.map({ Self.offer(from: $0.offeredFeatures) }) ?? lastOffer else {
+            guard let offer = currentOffer else {
                 throw PortError(kind: .consumer, message: "port \(name) has no backend device to offer features from")
             }
             return .u64(offer.rawValue)
         case .setFeatures(let raw):
             let features = VirtioFeatures(rawValue: raw)
-            if let offer = backend.map({ Self.offer(from: $0.offeredFeatures) }) ?? lastOffer, !features.isSubset(of: offer) {
+            if let offer = currentOffer, !features.isSubset(of: offer) {
                 throw PortError(kind: .consumer, message: "port \(name): features \(features.subtracting(offer)) were not offered")
             }
             consumerFeatures = features
@@ -546,6 +539,18 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
         }
     }
 
+    /// The queues the consumer gave addresses to (the ones a device runs), by index.
+    private var configuredQueueIndexes: [Int] { queues.filter { $0.value.addresses != nil }.keys.sorted() }
+
+    /// When the backend runs, suspends it and keeps each ring's position for the next device
+    /// (best effort: a device that cannot suspend keeps the consumer's own bases).
+    private func rememberWhereTheRingsStand() {
+        guard let backend, backend.running else { return }
+        if (try? backend.suspend()) != nil, let read = try? backend.bases(of: configuredQueueIndexes) {
+            lastKnownBases = read
+        }
+    }
+
     private var allConfiguredQueuesReady: Bool {
         let configured = queues.values.filter { $0.addresses != nil }
         return !configured.isEmpty && configured.allSatisfy { $0.kick != nil && $0.enabled }
@@ -576,11 +581,7 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
 
     public func connectionClosed() {
         locked {
-            if let backend, backend.running {
-                if (try? backend.suspend()) != nil, let read = try? backend.bases(of: Array(queues.keys)) {
-                    lastKnownBases = read
-                }
-            }
+            rememberWhereTheRingsStand()
             resetConsumer()
             connected = false
             connection = nil

@@ -410,9 +410,10 @@ func system_ftruncate(_ fd: Int32, _ length: Int) throws {
     _ = try retryingOnInterrupt("ftruncate") { ftruncate(fd, off_t(length)) }
 }
 
-/// `mmap(NULL, length, PROT_READ|PROT_WRITE, MAP_SHARED, fd, 0)`.
-func system_mmapShared(_ fd: Int32, length: Int) throws -> UnsafeMutableRawPointer {
-    guard let address = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), address != MAP_FAILED else {
+/// `mmap(NULL, length, PROT_READ|PROT_WRITE, MAP_SHARED, fd, offset)`.
+func system_mmapShared(_ fd: Int32, length: Int, offset: UInt64 = 0) throws -> UnsafeMutableRawPointer {
+    guard offset <= UInt64(Int64.max) else { throw SystemError(errno: EINVAL, operation: "mmap") }
+    guard let address = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off_t(offset)), address != MAP_FAILED else {
         throw SystemError(errno: errno, operation: "mmap")
     }
     return address
@@ -423,15 +424,6 @@ func system_fileSize(_ fd: Int32) throws -> UInt64 {
     var status = stat()
     _ = try retryingOnInterrupt("fstat") { fstat(fd, &status) }
     return UInt64(max(0, status.st_size))
-}
-
-/// `mmap(NULL, length, PROT_READ|PROT_WRITE, MAP_SHARED, fd, offset)`.
-func system_mmapShared(_ fd: Int32, length: Int, offset: UInt64) throws -> UnsafeMutableRawPointer {
-    guard offset <= UInt64(Int64.max) else { throw SystemError(errno: EINVAL, operation: "mmap") }
-    guard let address = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off_t(offset)), address != MAP_FAILED else {
-        throw SystemError(errno: errno, operation: "mmap")
-    }
-    return address
 }
 
 func system_munmap(_ address: UnsafeMutableRawPointer, length: Int) {

@@ -102,12 +102,7 @@ public final class UnixMessageSocket: @unchecked Sendable {
     init(adopting fd: Int32) { descriptor = OwnedFileDescriptor(adopting: fd) }
 
     public convenience init(connectingTo path: String) throws {
-        let fd = try system_socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        do { try system_connectUnix(fd, path: path) } catch {
-            system_close(fd)
-            throw error
-        }
-        self.init(adopting: fd)
+        self.init(adopting: try connectedUnixStreamSocket(path: path))
     }
 
     /// Two connected sockets.

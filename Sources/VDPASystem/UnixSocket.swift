@@ -4,6 +4,18 @@ import Glibc
 import Musl
 #endif
 
+/// A new AF_UNIX stream socket connected to `path` (closed again when the connect fails).
+func connectedUnixStreamSocket(path: String) throws -> Int32 {
+    let fd = try system_socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    do {
+        try system_connectUnix(fd, path: path)
+    } catch {
+        system_close(fd)
+        throw error
+    }
+    return fd
+}
+
 /// A connected, blocking Unix stream socket (the client side of the vdpad API).
 ///
 /// One owner; the descriptor is closed in `deinit` (synchronously) or by `close()`.
@@ -12,13 +24,7 @@ public final class UnixStreamConnection {
 
     /// Connects to the socket at `path`.
     public init(path: String) throws {
-        fd = try system_socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        do {
-            try system_connectUnix(fd, path: path)
-        } catch {
-            system_close(fd)
-            throw error
-        }
+        fd = try connectedUnixStreamSocket(path: path)
     }
 
     deinit { if fd >= 0 { system_close(fd) } }

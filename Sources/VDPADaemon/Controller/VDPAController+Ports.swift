@@ -82,17 +82,19 @@ extension VDPAController {
     /// for the capabilities document.
     func noteBackend(of port: VhostUserPort, record: PortRecord) throws {
         var record = record
-        if let backend = port.backendDevice {
-            record.device = backend.device
-            record.backendFeatures = Int64(bitPattern: backend.backendFeatures.rawValue)
-            record.managementDevice = inventory[backend.device]?.info.managementDevice.description ?? record.managementDevice
+        let held = port.backendDevice
+        if let held {
+            record.device = held.device
+            record.backendFeatures = Int64(bitPattern: held.backendFeatures.rawValue)
+            record.managementDevice = inventory[held.device]?.info.managementDevice.description ?? record.managementDevice
         }
         try store.save(record)
         portRecords[record.name] = record
         heldDevices = heldDevices.filter { $0.value.port != record.name }
-        if let backend = port.backendDevice {
-            heldDevices[backend.device] = HeldDeviceInfo(port: port.name, backendFeatures: backend.backendFeatures.names,
-                                                         suspend: backend.backendFeatures.contains(.suspend), resume: backend.backendFeatures.contains(.resume))
+        if let held {
+            let abilities = Self.abilities(held.backendFeatures)
+            heldDevices[held.device] = HeldDeviceInfo(port: port.name, backendFeatures: held.backendFeatures.names,
+                                                      suspend: abilities.suspend == true, resume: abilities.resume == true)
         }
         recordsVersion &+= 1  // dev_list shows what is held
     }
@@ -102,10 +104,14 @@ extension VDPAController {
         var abilities: [String: BackendAbilities] = [:]
         for record in portRecords.values {
             guard let mgmtdev = record.managementDevice, let raw = record.backendFeatures else { continue }
-            let features = BackendFeatures(rawValue: UInt64(bitPattern: raw))
-            abilities[mgmtdev] = BackendAbilities(suspend: features.contains(.suspend), resume: features.contains(.resume))
+            abilities[mgmtdev] = Self.abilities(BackendFeatures(rawValue: UInt64(bitPattern: raw)))
         }
         return abilities
+    }
+
+    /// What the capabilities document and the restore check call a backend's abilities.
+    static func abilities(_ features: BackendFeatures) -> BackendAbilities {
+        BackendAbilities(suspend: features.contains(.suspend), resume: features.contains(.resume))
     }
 
     static func portInfo(_ port: VhostUserPort, record: PortRecord?) -> PortInfo {
@@ -115,10 +121,11 @@ extension VDPAController {
                                     queues: status.queues, driverOK: status.driverOK)
             : nil
         let backend = status.backend.map { backend in
-            PortInfo.BackendInfo(device: backend.device, path: backend.path, mgmtdev: record?.managementDevice,
-                                 deviceFeatures: FeatureList(backend.offeredFeatures, deviceType: .network), backendFeatures: backend.backendFeatures.names,
-                                 suspend: backend.backendFeatures.contains(.suspend), resume: backend.backendFeatures.contains(.resume),
-                                 queueCount: backend.queueCount, maxQueueSize: backend.maximumQueueSize)
+            let abilities = Self.abilities(backend.backendFeatures)
+            return PortInfo.BackendInfo(device: backend.device, path: backend.path, mgmtdev: record?.managementDevice,
+                                        deviceFeatures: FeatureList(backend.offeredFeatures, deviceType: .network), backendFeatures: backend.backendFeatures.names,
+                                        suspend: abilities.suspend == true, resume: abilities.resume == true,
+                                        queueCount: backend.queueCount, maxQueueSize: backend.maximumQueueSize)
         }
         return PortInfo(state: status.state.rawValue, name: port.name, socket: port.socketPath, device: record?.device, consumer: consumer, backend: backend)
     }
@@ -213,14 +220,7 @@ extension VDPAController {
             queues: status.queueSizes.sorted { $0.key < $1.key }.map { .init(index: $0.key, size: $0.value, layout: .split, base: 0, enabled: true) },
             control: nil)
         return { facts in
-            let refusals = running.restoreRefusals(onto: RestoreTarget(
-                device: device, deviceType: type, offeredFeatures: facts.offeredFeatures,
-                backend: BackendAbilities(suspend: facts.backendFeatures.contains(.suspend), resume: facts.backendFeatures.contains(.resume)),
-                queueCount: facts.queueCount, maximumQueueSize: facts.maximumQueueSize, control: nil))
-            guard refusals.isEmpty else {
-                throw RPCErrorObject(code: .stateIncompatible, message: "\(device) cannot take over the rings of \(current.device): " + refusals.map(\.message).joined(separator: "; "),
-                                     data: RPCErrorData(reasons: refusals.map(RPCErrorReason.init)))
-            }
+            try requireRestorable(running, onto: device, facts: facts, deviceType: type, control: nil, what: "take over the rings of \(current.device)")
         }
     }
 }

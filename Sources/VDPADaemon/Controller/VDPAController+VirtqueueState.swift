@@ -24,12 +24,30 @@ extension VDPAController {
         }
     }
 
-    /// Stores a state (one synchronous transaction: on disk before the caller hears of it).
-    func storeState(_ document: VirtqueueStateDocument, origin: String, replace: Bool) throws -> SnapshotRecord {
-        if !replace, try store.snapshot(named: document.name) != nil {
-            throw RPCErrorObject(code: .alreadyExists, message: "a saved state named \(document.name) exists (replace it with replace true)",
+    /// `already_exists` when a state of that name is stored.
+    func refuseExistingState(_ name: String) throws {
+        if try store.snapshot(named: name) != nil {
+            throw RPCErrorObject(code: .alreadyExists, message: "a saved state named \(name) exists (replace it with replace true)",
                                  data: RPCErrorData(parameter: "name"))
         }
+    }
+
+    /// The check a device must pass to take rings described by `document` (a saved state, or
+    /// the rings running now): every reason at once, as `state_incompatible` ("DEVICE cannot WHAT: …").
+    static func requireRestorable(_ document: VirtqueueStateDocument, onto device: String, facts: PortBackendSnapshot, deviceType: VirtioDeviceType,
+                                  control: VirtqueueStateDocument.ControlState?, what: String) throws {
+        let refusals = document.restoreRefusals(onto: RestoreTarget(
+            device: device, deviceType: deviceType, offeredFeatures: facts.offeredFeatures, backend: abilities(facts.backendFeatures),
+            queueCount: facts.queueCount, maximumQueueSize: facts.maximumQueueSize, control: control))
+        guard refusals.isEmpty else {
+            throw RPCErrorObject(code: .stateIncompatible, message: "\(device) cannot \(what): " + refusals.map(\.message).joined(separator: "; "),
+                                 data: RPCErrorData(reasons: refusals.map(RPCErrorReason.init)))
+        }
+    }
+
+    /// Stores a state (one synchronous transaction: on disk before the caller hears of it).
+    func storeState(_ document: VirtqueueStateDocument, origin: String, replace: Bool) throws -> SnapshotRecord {
+        if !replace { try refuseExistingState(document.name) }
         let json = String(decoding: try RPCJSON.encode(document), as: UTF8.self)
         let record = SnapshotRecord(name: document.name, device: document.source.device, port: document.source.port, origin: origin, json: json)
         try store.save(record)
@@ -43,10 +61,8 @@ extension VDPAController {
     public func saveVirtqueueState(_ params: VqStateSaveParams) throws -> VqStateInfo {
         let name = params.name ?? "\(params.device)-\(Self.compactTimestamp(Date()))"
         try Self.validateStateName(name, parameter: params.name == nil ? "device" : "name")
-        if params.replace != true, try store.snapshot(named: name) != nil {
-            throw RPCErrorObject(code: .alreadyExists, message: "a saved state named \(name) exists (replace it with replace true)",
-                                 data: RPCErrorData(parameter: "name"))
-        }
+        // Refused before the device is suspended, not after.
+        if params.replace != true { try refuseExistingState(name) }
         guard let port = portHolding(params.device) else {
             throw RPCErrorObject(code: .notAttached, message: "\(params.device) backs no port: vdpad holds no state of it (add it to a port with port_add or port_set)",
                                  data: RPCErrorData(parameter: "device"))
@@ -62,7 +78,7 @@ extension VDPAController {
             queueCount: capture.queueCount,
             queues: capture.queues.map { .init(index: $0.index, size: $0.size, layout: capture.layout, base: $0.base, enabled: $0.enabled) },
             control: deviceType == .network ? .init(netConfig: capture.config, features: capture.negotiatedFeatures) : nil)
-        let record = try capture.timings.measure("store") { try storeState(document, origin: "saved", replace: params.replace ?? false) }
+        let record = try capture.timings.measure("store") { try storeState(document, origin: "saved", replace: true) }
         logger.info("Saved virtqueue state", metadata: ["state": "\(name)", "vdpa.dev": "\(params.device)", "port": "\(port.name)",
                                                         "timings_us": "\(capture.timings.dictionary)"])
         return VqStateInfo(origin: record.origin, state: document, timingsUs: capture.timings.dictionary)
@@ -128,15 +144,8 @@ extension VDPAController {
         }
         // Open, check (every reason at once) and prepare the target; nothing runs on it yet.
         let staged = try port.stage(device: params.device, path: path) { facts in
-            let target = RestoreTarget(
-                device: params.device, deviceType: info?.deviceType ?? document.deviceType, offeredFeatures: facts.offeredFeatures,
-                backend: BackendAbilities(suspend: facts.backendFeatures.contains(.suspend), resume: facts.backendFeatures.contains(.resume)),
-                queueCount: facts.queueCount, maximumQueueSize: facts.maximumQueueSize, control: targetControl)
-            let refusals = document.restoreRefusals(onto: target)
-            guard refusals.isEmpty else {
-                throw RPCErrorObject(code: .stateIncompatible, message: "\(params.device) cannot take state \(params.name): " + refusals.map(\.message).joined(separator: "; "),
-                                     data: RPCErrorData(reasons: refusals.map(RPCErrorReason.init)))
-            }
+            try Self.requireRestorable(document, onto: params.device, facts: facts, deviceType: info?.deviceType ?? document.deviceType,
+                                       control: targetControl, what: "take state \(params.name)")
         }
         // Replay what the driver set before the device runs: the MAC it was given.
         var replayed: [String] = []
