@@ -26,6 +26,8 @@ public final class FakeVhostVDPADevice: VhostVDPAControl, @unchecked Sendable {
     private var sizes: [UInt32: UInt16] = [:]
     private var enabled: [UInt32: Bool] = [:]
     private var maps: [(iova: UInt64, size: UInt64)] = []
+    /// An ioctl that fails with EIO (fault injection), by its name.
+    var failingStep: String?
     /// Called when the device is closed (the opener frees it for the next open).
     var onClose: (() -> Void)?
     public private(set) var closed = false
@@ -111,6 +113,7 @@ public final class FakeVhostVDPADevice: VhostVDPAControl, @unchecked Sendable {
     }
     public func setQueueBase(_ queue: QueueIndex, _ base: UInt32) throws(VhostError) {
         try checkQueue("VHOST_SET_VRING_BASE", queue)
+        if failingStep == "VHOST_SET_VRING_BASE" { throw fail("VHOST_SET_VRING_BASE", EIO, "Input/output error (EIO)") }
         try locked { () throws(VhostError) in
             try checkStopped("VHOST_SET_VRING_BASE")
             bases[queue.rawValue] = base
@@ -181,6 +184,8 @@ public final class FakeVhostOpener: VhostVDPAOpening, @unchecked Sendable {
         public var queueCount: UInt32
         public var maximumQueueSize: UInt16
         public var config: [UInt8]
+        /// An ioctl every device of this profile fails with EIO ("VHOST_SET_VRING_BASE").
+        public var failingStep: String?
         public init(features: VirtioFeatures = VirtioFeatures(rawValue: 0x3_0883_0028), backendFeatures: BackendFeatures = [.iotlbMessageV2, .iotlbBatch, .iotlbASID, .suspend, .resume],
                     queueCount: UInt32 = 3, maximumQueueSize: UInt16 = 256, config: [UInt8] = [0x02, 0, 0, 0, 0, 1, 1, 0, 1, 0, 0xdc, 0x05]) {
             self.features = features
@@ -220,6 +225,7 @@ public final class FakeVhostOpener: VhostVDPAOpening, @unchecked Sendable {
         let profile = profiles[path] ?? defaultProfile
         let device = FakeVhostVDPADevice(path: path, features: profile.features, backendFeatures: profile.backendFeatures,
                                          queueCount: profile.queueCount, maximumQueueSize: profile.maximumQueueSize, config: profile.config)
+        device.failingStep = profile.failingStep
         device.onClose = { [weak self] in
             guard let self else { return }
             lock.lock()

@@ -130,6 +130,26 @@ import VirtioModel
         try await daemon.stop()
     }
 
+    @Test func aRestoreThatFailsPartWayRecordsWhatThePortHolds() async throws {
+        let daemon = try await daemon()
+        _ = try await add(daemon, "d0")
+        let target = try await add(daemon, "d1")
+        var failing = FakeVhostOpener.Profile()
+        failing.failingStep = "VHOST_SET_VRING_BASE"  // fails at launch, after d0 was released
+        opener.setProfile(failing, forPath: try #require(target.vhostDevice))
+        let port = try await call(daemon, .portAdd, PortAddParams(name: "vm", device: "d0"), as: PortInfo.self)
+        let vmm = try await connect(port.socket)
+        defer { vmm.close() }
+        _ = try await call(daemon, .vqStateSave, VqStateSaveParams(device: "d0", name: "s"), as: VqStateInfo.self)
+        let failed = try await expectError(daemon, .kernelRejected, .vqStateRestore, VqStateRestoreParams(name: "s", device: "d1"))
+        #expect(failed?.data?.errnoName == "EIO")
+        // d0 is no longer held; what the port holds now is what dev_get and port_get say.
+        #expect(try await call(daemon, .devGet, DeviceNameParams(name: "d0"), as: DeviceInfo.self).held == nil)
+        let now = try await call(daemon, .portGet, PortNameParams(name: "vm"), as: PortInfo.self)
+        #expect(try await call(daemon, .devGet, DeviceNameParams(name: "d1"), as: DeviceInfo.self).held?.port == now.backend.map { _ in "vm" })
+        try await daemon.stop()
+    }
+
     @Test func statesAreDurableAndAnExportImportsElsewhere() async throws {
         let directory = InProcessDaemon.temporaryDirectory()
         var daemon = try await daemon(stateDirectory: directory)

@@ -99,6 +99,18 @@ extension VDPAController {
         recordsVersion &+= 1  // dev_list shows what is held
     }
 
+    /// Runs a change of a port's backend; when it fails part-way (the old device released,
+    /// the new one not started), what the port holds now is recorded before the error goes out,
+    /// so the store, `dev_list` and the capabilities never name a device the port let go.
+    func recordingBackend<T>(of port: VhostUserPort, _ change: () throws -> T) throws -> T {
+        do {
+            return try change()
+        } catch {
+            if let record = portRecords[port.name] { try? noteBackend(of: port, record: record) }
+            throw error
+        }
+    }
+
     /// Backend abilities vdpad has seen on the devices of each management device.
     var observedBackendAbilities: [String: BackendAbilities] {
         var abilities: [String: BackendAbilities] = [:]
@@ -194,7 +206,7 @@ extension VDPAController {
             let path = try await vhostPath(ofDevice: device, parameter: "device")
             let status = port.status
             let refusalsOf = Self.moveRefusals(status, device: device, hostName: hostName)
-            timings = try port.attach(device: device, path: path, check: refusalsOf)
+            timings = try recordingBackend(of: port) { try port.attach(device: device, path: path, check: refusalsOf) }
             record.device = device
         case (nil, true):
             port.detach()

@@ -157,7 +157,7 @@ extension VDPAController {
             replayed.append("mac")
         }
         let bases = Dictionary(uniqueKeysWithValues: document.queues.map { ($0.index, $0.base) })
-        timings.append(try port.launch(staged, bases: bases))
+        timings.append(try recordingBackend(of: port) { try port.launch(staged, bases: bases) })
         if var record = portRecords[portName] {
             record.device = params.device
             try noteBackend(of: port, record: record)
