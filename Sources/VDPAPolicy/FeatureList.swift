@@ -17,6 +17,16 @@ public struct FeatureList: Hashable, Sendable, Codable, CustomStringConvertible 
         self.names = names
     }
 
+    private enum CodingKeys: String, CodingKey { case hex, names }
+
+    /// A misspelt key ("hexx") is an error, not an empty list.
+    public init(from decoder: any Decoder) throws {
+        try rejectUnknownKeys(decoder, known: ["hex", "names"])
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        hex = try container.decodeIfPresent(String.self, forKey: .hex)
+        names = try container.decodeIfPresent([String].self, forKey: .names)
+    }
+
     /// The feature set, checking that `hex` and `names` agree when both are given.
     public func resolve(deviceType: VirtioDeviceType?) throws(FeatureListError) -> VirtioFeatures {
         var fromHex: VirtioFeatures?

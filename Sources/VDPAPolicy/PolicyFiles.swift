@@ -82,7 +82,10 @@ public enum ProfileFile {
         if case .keyNotFound = error { path = path.isEmpty ? "" : path }
         var detail = context?.debugDescription ?? ""
         var line: Int?
-        if let underlying = context?.underlyingError {
+        if let unknown = context?.underlyingError as? UnknownKeys {
+            // A misspelt key: the line of the first one the file has.
+            line = unknown.keys.compactMap { lineOfKey($0, in: text) }.min()
+        } else if let underlying = context?.underlyingError {
             let text = "\(underlying)"
             line = lineNumber(in: text)
             if detail.isEmpty || detail == "The given data was not valid JSON." { detail = "invalid JSON: \(text)" }
@@ -121,10 +124,15 @@ public enum ProfileFile {
         return nil
     }
 
+    /// The first line where `key` stands as an object key (`"key"` then `:`).
     static func lineOfKey(_ key: String, in text: String) -> Int? {
         let needle = "\"\(key)\""
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where line.contains(needle) {
-            return index + 1
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var rest = line[...]
+            while let found = rest.firstRange(of: needle) {
+                if rest[found.upperBound...].drop(while: { $0 == " " || $0 == "\t" }).first == ":" { return index + 1 }
+                rest = rest[found.upperBound...]
+            }
         }
         return nil
     }

@@ -262,8 +262,16 @@ func rejectUnknownKeys(_ decoder: any Decoder, known: [String]) throws {
     let container = try decoder.container(keyedBy: AnyCodingKey.self)
     let unknown = container.allKeys.map(\.stringValue).filter { !known.contains($0) }.sorted()
     guard unknown.isEmpty else {
-        throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown key\(unknown.count == 1 ? "" : "s") \(unknown.map { "'\($0)'" }.joined(separator: ", ")) (known: \(known.joined(separator: ", ")))"))
+        throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown key\(unknown.count == 1 ? "" : "s") \(unknown.map { "'\($0)'" }.joined(separator: ", ")) (known: \(known.joined(separator: ", ")))",
+                                                underlyingError: UnknownKeys(keys: unknown)))
     }
+}
+
+/// The keys ``rejectUnknownKeys(_:known:)`` refused, so an error report can point at the line
+/// of the first one.
+struct UnknownKeys: Error, CustomStringConvertible {
+    var keys: [String]
+    var description: String { keys.joined(separator: ", ") }
 }
 
 /// A device type as a name ("network", "net", "block") or a virtio device ID number.

@@ -162,6 +162,14 @@ final class HardwareBackend {
 
     /// Sets each prepared queue's position (`bases[index]`, else the consumer's own), enables
     /// it as the consumer asked, and sets DRIVER_OK: the device processes the rings.
+    ///
+    /// **The start rule, kept by every backend**: rings started at a position may already hold
+    /// work the driver published before (a move, a restore, a re-attach: a polling driver with
+    /// a full ring, or one that suppressed notifications, never kicks again). So once the
+    /// device runs, each enabled queue is looked at without waiting for the driver: here, one
+    /// kick of each enabled queue after DRIVER_OK (a device ignores kicks before it; QEMU's
+    /// vhost-vdpa does the same after starting a device). A spurious notification is always
+    /// allowed (virtio 1.2 §2.9: the device finds no new buffers and waits again).
     func launch(queues: [Int: ConsumerQueue], bases: [Int: UInt32], timings: inout StepTimings) throws(VhostError) {
         try timings.measure("vring_base") { () throws(VhostError) in
             for (index, queue) in queues.sorted(by: { $0.key < $1.key }) where queue.addresses != nil && queue.size > 0 {
@@ -174,6 +182,21 @@ final class HardwareBackend {
             try device.setStatus([.acknowledge, .driver, .featuresOK, .driverOK])
         }
         running = true
+        try timings.measure("kick") { () throws(VhostError) in try kick(queues) }
+    }
+
+    /// Notifies the device of each enabled queue once, through the queue's kick eventfd (the
+    /// one vhost-vdpa polls: `VHOST_SET_VRING_KICK`, then `vdpa_config_ops.kick_vq`).
+    func kick(_ queues: [Int: ConsumerQueue]) throws(VhostError) {
+        for (index, queue) in queues.sorted(by: { $0.key < $1.key }) where queue.enabled && queue.addresses != nil && queue.size > 0 {
+            guard let kick = queue.kick else { continue }
+            do {
+                try EventFD(adopting: kick.rawValue, takingOwnership: false).signal()
+            } catch {
+                let errno = (error as? SystemError)?.errno ?? 0
+                throw VhostError(step: "kick vq \(index)", device: device.path, errno: errno, reason: "\(error)")
+            }
+        }
     }
 
     /// Replaces the IOTLB mappings with `regions` (IOVA = guest physical address).
@@ -201,14 +224,16 @@ final class HardwareBackend {
         suspended = true
     }
 
-    /// VHOST_VDPA_RESUME.
-    func resume() throws(VhostError) {
+    /// VHOST_VDPA_RESUME, then one kick of each enabled queue of `queues` (the start rule of
+    /// ``launch``: kicks that came while suspended may have been dropped).
+    func resume(queues: [Int: ConsumerQueue]) throws(VhostError) {
         guard suspended else { return }
         guard canResume else {
             throw VhostError(step: "VHOST_VDPA_RESUME", device: device.path, errno: ErrnoCode.notSupported, reason: "the device's backend cannot resume (no VHOST_BACKEND_F_RESUME)")
         }
         try device.resume()
         suspended = false
+        try kick(queues)
     }
 
     /// VHOST_GET_VRING_BASE of each queue.

@@ -246,7 +246,7 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
             lastKnownBases = bases
         } catch {
             target.close()
-            if current.suspended { try? current.resume() }
+            if current.suspended { try? current.resume(queues: queues) }
             throw error
         }
         timings.measure("release") { current.close() }
@@ -321,7 +321,7 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
             let bases = try timings.measure("read_base") { () throws(VhostError) in try backend.bases(of: indexes) }
             let (status, config) = try timings.measure("status_config") { () throws(VhostError) in (try backend.device.status(), try backend.config()) }
             lastKnownBases = bases
-            if resume { try timings.measure("resume") { () throws(VhostError) in try backend.resume() } }
+            if resume { try timings.measure("resume") { () throws(VhostError) in try backend.resume(queues: queues) } }
             let layout: QueueLayout = backend.negotiatedFeatures.contains(.ringPacked) ? .packed : .split
             return PortStateCapture(
                 device: backend.deviceName, deviceType: backend.deviceType, offeredFeatures: backend.offeredFeatures,
@@ -510,6 +510,8 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
             queues[index, default: ConsumerQueue()].enabled = state.num != 0
             if let backend, backend.running, !backend.suspended {
                 try backend.device.setQueueEnabled(QueueIndex(UInt32(index)), state.num != 0)
+                // A ring enabled on a running device may already hold work (the start rule).
+                if state.num != 0, let queue = queues[index] { try backend.kick([index: queue]) }
             }
             if !protocolFeatures.contains(.status), !driverOK, allConfiguredQueuesReady {
                 try consumerStarted()

@@ -172,12 +172,18 @@ public final class MiniVMM {
         if try guest.publish(VirtioNetGuest.receiveQueue(0)) { try kicks[0].signal() }
     }
 
-    /// Queues `frames` on transmitq and kicks it.
-    public func transmit(_ frames: [[UInt8]]) throws {
+    /// Queues `frames` on transmitq and kicks it; with `kick: false` they are only published,
+    /// as a polling driver or one with notifications suppressed leaves them.
+    public func transmit(_ frames: [[UInt8]], kick: Bool = true) throws {
         for frame in frames { try guest.transmit(frame) }
         try guest.publish(VirtioNetGuest.transmitQueue(0))
-        try kicks[1].signal()
+        if kick { try kicks[1].signal() }
     }
+
+    /// How many notifications queue `queue`'s kick eventfd holds (the mini VMM's own and
+    /// whoever else signalled it), read and reset: 0 when none. Only meaningful on a port,
+    /// where vdpad holds the eventfd and the device polls it.
+    public func takeKicks(queue: Int) throws -> UInt64 { try kicks[queue].drain() }
 
     /// Frames received until `count` arrived or `timeoutMilliseconds` passed without any.
     public func receive(count: Int, timeoutMilliseconds: Int32 = 5000) throws -> [VirtioNetGuest.ReceivedPacket] {

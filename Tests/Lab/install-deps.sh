@@ -13,8 +13,8 @@ PACKAGES=(
   libnl-3-dev libnl-genl-3-dev libsqlite3-dev pkg-config
   binutils libc6-dev libgcc-12-dev libstdc++-12-dev zlib1g-dev libncurses6 libcurl4 libxml2
   git ca-certificates tzdata
-  # tests / tools
-  socat iproute2
+  # tests / tools (dpdk-dev has dpdk-testpmd: the polling VMM of the lab's port tests)
+  socat iproute2 dpdk dpdk-dev
   # the kernel lab: QEMU, the initramfs, the out-of-tree module build
   qemu-system-x86 busybox-static kmod cpio gzip xz-utils dwarves bc gcc-12 make
   libc-bin coreutils findutils

@@ -100,6 +100,31 @@ import VirtioModel
         try await daemon.stop()
     }
 
+    /// Rings started on a device may already hold work a polling driver never kicks for: a
+    /// move, a restore and a resume each notify every enabled queue once the device runs.
+    @Test func everyStartOfTheRingsKicksEachEnabledQueue() async throws {
+        let daemon = try await daemon()
+        _ = try await add(daemon, "d0")
+        _ = try await add(daemon, "d1")
+        let port = try await call(daemon, .portAdd, PortAddParams(name: "vm", device: "d0"), as: PortInfo.self)
+        let vmm = try await connect(port.socket)
+        defer { vmm.close() }
+        // The first start kicked too; forget those.
+        #expect(try vmm.takeKicks(queue: 0) == 1 && vmm.takeKicks(queue: 1) == 1)
+
+        let moved = try await call(daemon, .portSet, PortSetParams(name: "vm", device: "d1"), as: PortInfo.self)
+        #expect(moved.backend?.device == "d1")
+        #expect(try vmm.takeKicks(queue: 0) == 1 && vmm.takeKicks(queue: 1) == 1, "a move kicks each enabled queue of the new device")
+
+        _ = try await call(daemon, .vqStateSave, VqStateSaveParams(device: "d1", name: "s", resume: true), as: VqStateInfo.self)
+        #expect(try vmm.takeKicks(queue: 0) == 1 && vmm.takeKicks(queue: 1) == 1, "a resume kicks")
+        _ = try await call(daemon, .vqStateSave, VqStateSaveParams(device: "d1", name: "t"), as: VqStateInfo.self)
+        #expect(try vmm.takeKicks(queue: 0) == 0, "a suspended device is not kicked")
+        _ = try await call(daemon, .vqStateRestore, VqStateRestoreParams(name: "t", device: "d0"), as: VqStateRestoreResult.self)
+        #expect(try vmm.takeKicks(queue: 0) == 1 && vmm.takeKicks(queue: 1) == 1, "a restore kicks")
+        try await daemon.stop()
+    }
+
     @Test func restoreIsRefusedWithEveryReasonAndSaveNeedsAPort() async throws {
         let daemon = try await daemon()
         _ = try await add(daemon, "d0")

@@ -78,6 +78,20 @@ import VirtioModel
         #expect(missing.first?.message.contains("missing key 'version'") == true)
     }
 
+    /// A misspelt key is reported at its line, as syntax errors are (the decoder gives none).
+    @Test func unknownKeysCarryTheirLine() {
+        let text = "{\n  \"schema\": \"vdpad.profile/v1\",\n  \"name\": \"featurs\",\n  \"version\": 1,\n  \"device_type\": \"net\",\n"
+            + "  \"features\": {\"hex\": \"0x100000000\"},\n  \"featurs\" : [\"MAC\"]\n}\n"
+        let unknown = errors(text)
+        #expect(unknown.count == 1)
+        // Line 3 has "featurs" as a value, not as a key: the key is on line 7.
+        #expect(unknown.first?.line == 7, "\(unknown)")
+        #expect(unknown.first?.description.hasPrefix("p.json:7: unknown key 'featurs'") == true, "\(unknown)")
+        // Inside a nested object: the nested key's line, not its parent's.
+        let nested = errors("{\"schema\": \"vdpad.profile/v1\", \"name\": \"n\", \"version\": 1, \"device_type\": \"net\",\n \"features\": {\n  \"hexx\": \"0x100000000\"}}")
+        #expect(nested.first?.line == 3, "\(nested)")
+    }
+
     @Test func featureNamesAndHexMustAgree() {
         let unknown = errors(#"{"schema": "vdpad.profile/v1", "name": "n", "version": 1, "device_type": "net", "features": {"names": ["VERSION_1", "TURBO"]}}"#)
         #expect(unknown.first?.message.contains("unknown feature name 'TURBO'") == true)
