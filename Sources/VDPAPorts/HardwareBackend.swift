@@ -37,6 +37,9 @@ struct ConsumerQueue {
     var kick: OwnedFileDescriptor?
     var call: OwnedFileDescriptor?
     var enabled = false
+
+    /// Whether the consumer gave it a size and addresses: a queue a device can run.
+    var isSetUp: Bool { addresses != nil && size > 0 }
 }
 
 /// Microseconds per named step, in the order they ran.
@@ -172,7 +175,7 @@ final class HardwareBackend {
     /// allowed (virtio 1.2 §2.9: the device finds no new buffers and waits again).
     func launch(queues: [Int: ConsumerQueue], bases: [Int: UInt32], timings: inout StepTimings) throws(VhostError) {
         try timings.measure("vring_base") { () throws(VhostError) in
-            for (index, queue) in queues.sorted(by: { $0.key < $1.key }) where queue.addresses != nil && queue.size > 0 {
+            for (index, queue) in queues.sorted(by: { $0.key < $1.key }) where queue.isSetUp {
                 let vq = QueueIndex(UInt32(index))
                 try device.setQueueBase(vq, bases[index] ?? queue.base)
                 try device.setQueueEnabled(vq, queue.enabled)
@@ -188,13 +191,12 @@ final class HardwareBackend {
     /// Notifies the device of each enabled queue once, through the queue's kick eventfd (the
     /// one vhost-vdpa polls: `VHOST_SET_VRING_KICK`, then `vdpa_config_ops.kick_vq`).
     func kick(_ queues: [Int: ConsumerQueue]) throws(VhostError) {
-        for (index, queue) in queues.sorted(by: { $0.key < $1.key }) where queue.enabled && queue.addresses != nil && queue.size > 0 {
+        for (index, queue) in queues.sorted(by: { $0.key < $1.key }) where queue.enabled && queue.isSetUp {
             guard let kick = queue.kick else { continue }
             do {
                 try EventFD(adopting: kick.rawValue, takingOwnership: false).signal()
             } catch {
-                let errno = (error as? SystemError)?.errno ?? 0
-                throw VhostError(step: "kick vq \(index)", device: device.path, errno: errno, reason: "\(error)")
+                throw VhostError(step: "kick vq \(index)", device: device.path, failure: error)
             }
         }
     }

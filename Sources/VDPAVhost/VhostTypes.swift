@@ -1,3 +1,4 @@
+import VDPASystem
 import VirtioModel
 
 /// A virtqueue index on a vhost device (`vhost_vring_state.index`), not to be
@@ -100,4 +101,14 @@ public struct VhostError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(device): \(step): \(reason)" }
+
+    /// `error` from a system call made for `step`: the kernel's errno and its name when it is a
+    /// ``SystemError``, else errno 0 and the error's text.
+    public init(step: String, device: String, failure error: any Error) {
+        if let system = error as? SystemError {
+            self.init(step: step, device: device, errno: system.errno, reason: "\(system.reason) (\(system.errnoName))")
+        } else {
+            self.init(step: step, device: device, errno: 0, reason: "\(error)")
+        }
+    }
 }

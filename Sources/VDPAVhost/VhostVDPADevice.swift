@@ -17,7 +17,7 @@ public final class VhostVDPADevice: @unchecked Sendable {
 
     public init(path: String) throws(VhostError) {
         self.path = path
-        do { file = try DeviceFile(path: path) } catch { throw Self.error("open", path, error) }
+        do { file = try DeviceFile(path: path) } catch { throw VhostError(step: "open", device: path, failure: error) }
     }
 
     public func close() { file.close() }
@@ -222,13 +222,6 @@ public final class VhostVDPADevice: @unchecked Sendable {
     }
 
     private func call(_ step: String, _ body: () throws -> Void) throws(VhostError) {
-        do { try body() } catch { throw Self.error(step, path, error) }
-    }
-
-    private static func error(_ step: String, _ path: String, _ error: any Error) -> VhostError {
-        if let system = error as? SystemError {
-            return VhostError(step: step, device: path, errno: system.errno, reason: "\(system.reason) (\(system.errnoName))")
-        }
-        return VhostError(step: step, device: path, errno: 0, reason: "\(error)")
+        do { try body() } catch { throw VhostError(step: step, device: path, failure: error) }
     }
 }

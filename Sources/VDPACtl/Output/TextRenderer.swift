@@ -144,7 +144,7 @@ public enum TextRenderer {
     }
 
     /// After `port set NAME dev DEV` moved running rings: `vm1: moved to vdpa1 pause 80` (µs,
-    /// suspend to DRIVER_OK) then the steps. Nothing when nothing moved.
+    /// suspend to the kick) then the steps. Nothing when nothing moved.
     public static func portMove(_ port: PortInfo) -> String {
         guard let timings = port.timingsUs, let pause = timings["pause"] else { return "" }
         return "\(port.name): moved to \(port.backend?.device ?? port.device ?? "?") pause \(pause)\n" + timingsLine(timings)
