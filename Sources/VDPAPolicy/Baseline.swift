@@ -128,9 +128,8 @@ public enum Baseline {
         if isNet && features.contains(.Net.mac) && settable(.mac) { mac = .pool }
         var queueSize = minimum({ $0.limits.maxQueueSize }, what: "max_queue_size")
         if let size = queueSize, size > 0 {
-            var power = 1
-            while power * 2 <= size { power *= 2 }
-            queueSize = power
+            // The largest power of two not above `size` (split rings need one, virtio 1.4 §2.7).
+            queueSize = 1 << (Int.bitWidth - 1 - size.leadingZeroBitCount)
         }
         let profile = Profile(name: name, version: 1, deviceType: deviceType, features: features, mac: mac, mtu: mtu, queuePairs: queuePairs, queueSize: queueSize,
                               summary: "baseline of \(chosen.count) host\(chosen.count == 1 ? "" : "s")")

@@ -85,7 +85,9 @@ public struct MgmtdevCapabilities: Hashable, Sendable, Codable {
     ///   - maxQueueSize: the largest virtqueue size, when known (an existing device's `max_vq_size`).
     public static func make(identity: DeviceIdentity, classes: [VirtioDeviceType], supportedFeatures: VirtioFeatures?, maxSupportedVqs: Int?, maxQueueSize: Int? = nil, attributes: AttributeAbilities = AttributeAbilities(), backend: BackendAbilities = BackendAbilities(), quirks: QuirkDatabase = QuirkDatabase()) -> MgmtdevCapabilities {
         let entries = classes.map { type -> ClassCapabilities in
-            var limits = DeviceLimits(maxQueueSize: maxQueueSize)
+            // A device may report more than virtio allows (a u16 max_vq_size): what it can be
+            // given is the spec's largest.
+            var limits = DeviceLimits(maxQueueSize: maxQueueSize.map { min($0, VirtioBounds.queueSize.upperBound) })
             if type == .network, let maxSupportedVqs { limits.maxQueuePairs = DeviceLimits.netQueuePairs(maxVirtqueues: maxSupportedVqs) }
             let outcome = quirks.apply(to: supportedFeatures ?? [], limits: limits, attributes: attributes, identity: identity, deviceType: type)
             return ClassCapabilities(deviceType: type, supportedFeatures: supportedFeatures, features: outcome.features, limits: outcome.limits, attributes: outcome.attributes, quirks: outcome.applied)

@@ -51,9 +51,9 @@ public struct DeviceRequirement: Hashable, Sendable, Codable {
         } catch let error as FeatureListError {
             throw DecodingError.dataCorruptedError(forKey: .features, in: container, debugDescription: error.description)
         }
-        mtu = try container.decodeIfPresent(Int.self, forKey: .mtu)
-        queuePairs = try container.decodeIfPresent(Int.self, forKey: .queuePairs)
-        queueSize = try container.decodeIfPresent(Int.self, forKey: .queueSize)
+        mtu = try container.decodeIfPresent(Int.self, forKey: .mtu, within: VirtioBounds.mtu)
+        queuePairs = try container.decodeIfPresent(Int.self, forKey: .queuePairs, within: VirtioBounds.queuePairs)
+        queueSize = try container.decodeIfPresent(Int.self, forKey: .queueSize, within: VirtioBounds.queueSize)
         mac = try container.decodeIfPresent(MACPolicy.self, forKey: .mac) ?? .none
         needsSuspend = try container.decodeIfPresent(Bool.self, forKey: .needsSuspend) ?? false
         needsResume = try container.decodeIfPresent(Bool.self, forKey: .needsResume) ?? false
@@ -206,8 +206,8 @@ public struct ProvisioningPlan: Hashable, Sendable, Codable {
         mgmtdev = try container.decode(String.self, forKey: .mgmtdev)
         deviceType = try decodeDeviceType(container, forKey: .deviceType)
         deviceFeatures = try container.decodeIfPresent(FeatureList.self, forKey: .deviceFeatures)
-        mtu = try container.decodeIfPresent(Int.self, forKey: .mtu)
-        maxVQP = try container.decodeIfPresent(Int.self, forKey: .maxVQP)
+        mtu = try container.decodeIfPresent(Int.self, forKey: .mtu, within: VirtioBounds.mtu)
+        maxVQP = try container.decodeIfPresent(Int.self, forKey: .maxVQP, within: VirtioBounds.queuePairs)
         mac = try container.decode(MACPolicy.self, forKey: .mac)
     }
 

@@ -21,7 +21,8 @@ public struct DeviceLimits: Hashable, Sendable, Codable {
     /// (`VDPA_ATTR_DEV_MGMTDEV_MAX_VQS`): one is kept for the control queue, the rest pair up
     /// (virtio 1.4 §5.1.2: receiveq1, transmitq1, …, controlq). Capped at 0x8000.
     public static func netQueuePairs(maxVirtqueues: Int) -> Int {
-        min(0x8000, max(1, (maxVirtqueues - 1) / 2))
+        let count = min(max(maxVirtqueues, 1), VirtioBounds.queueCount.upperBound)
+        return min(VirtioBounds.queuePairs.upperBound, max(1, (count - 1) / 2))
     }
 
     /// Each limit lowered to `cap` where `cap` has one.
@@ -32,6 +33,14 @@ public struct DeviceLimits: Hashable, Sendable, Codable {
 
     private enum CodingKeys: String, CodingKey {
         case maxQueuePairs = "max_queue_pairs", maxQueueSize = "max_queue_size", maxMTU = "max_mtu"
+    }
+
+    /// Each limit within what virtio allows (``VirtioBounds``): a document claiming more is refused.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        maxQueuePairs = try container.decodeIfPresent(Int.self, forKey: .maxQueuePairs, within: VirtioBounds.queuePairs)
+        maxQueueSize = try container.decodeIfPresent(Int.self, forKey: .maxQueueSize, within: VirtioBounds.queueSize)
+        maxMTU = try container.decodeIfPresent(Int.self, forKey: .maxMTU, within: VirtioBounds.mtu)
     }
 }
 

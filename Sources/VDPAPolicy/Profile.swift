@@ -181,7 +181,7 @@ public struct Profile: Hashable, Sendable, Codable {
             throw DecodingError.dataCorruptedError(forKey: .schema, in: container, debugDescription: "schema '\(schema)' is not \(Profile.schema)")
         }
         name = try container.decode(String.self, forKey: .name)
-        version = try container.decode(Int.self, forKey: .version)
+        version = try container.decode(Int.self, forKey: .version, within: VirtioBounds.version)
         deviceType = try decodeDeviceType(container, forKey: .deviceType)
         do {
             features = try container.decode(FeatureList.self, forKey: .features).resolve(deviceType: deviceType)
@@ -189,9 +189,9 @@ public struct Profile: Hashable, Sendable, Codable {
             throw DecodingError.dataCorruptedError(forKey: .features, in: container, debugDescription: error.description)
         }
         mac = try container.decodeIfPresent(MACPolicy.self, forKey: .mac) ?? .none
-        mtu = try container.decodeIfPresent(Int.self, forKey: .mtu)
-        queuePairs = try container.decodeIfPresent(Int.self, forKey: .queuePairs)
-        queueSize = try container.decodeIfPresent(Int.self, forKey: .queueSize)
+        mtu = try container.decodeIfPresent(Int.self, forKey: .mtu, within: VirtioBounds.mtu)
+        queuePairs = try container.decodeIfPresent(Int.self, forKey: .queuePairs, within: VirtioBounds.queuePairs)
+        queueSize = try container.decodeIfPresent(Int.self, forKey: .queueSize, within: VirtioBounds.queueSize)
         summary = try container.decodeIfPresent(String.self, forKey: .summary)
     }
 

@@ -78,6 +78,21 @@ public struct VirtqueueStateDocument: Hashable, Sendable, Codable {
             case index, size, layout, base, availableIndex = "available_index", usedIndex = "used_index"
             case availableWrapCounter = "available_wrap_counter", usedWrapCounter = "used_wrap_counter", enabled
         }
+
+        /// Index, size and ring positions within what virtio allows (``VirtioBounds``; ring
+        /// indexes are 16 bits, virtio 1.4 §2.7.6 and §2.8.1).
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            index = try container.decode(Int.self, forKey: .index, within: VirtioBounds.queueIndex)
+            size = try container.decode(Int.self, forKey: .size, within: 0...VirtioBounds.queueSize.upperBound)
+            layout = try container.decode(QueueLayout.self, forKey: .layout)
+            base = try container.decode(UInt32.self, forKey: .base)
+            availableIndex = try container.decode(Int.self, forKey: .availableIndex, within: 0...0xFFFF)
+            usedIndex = try container.decode(Int.self, forKey: .usedIndex, within: 0...0xFFFF)
+            availableWrapCounter = try container.decodeIfPresent(Bool.self, forKey: .availableWrapCounter)
+            usedWrapCounter = try container.decodeIfPresent(Bool.self, forKey: .usedWrapCounter)
+            enabled = try container.decode(Bool.self, forKey: .enabled)
+        }
     }
 
     /// virtio-net state a driver set (§5.1.4 config, §5.1.6.5 control queue). The MAC is
@@ -95,6 +110,15 @@ public struct VirtqueueStateDocument: Hashable, Sendable, Codable {
         }
         private enum CodingKeys: String, CodingKey {
             case mac, mtu, maxVirtqueuePairs = "max_virtqueue_pairs", linkUp = "link_up"
+        }
+
+        /// The le16 fields of the config space they came from (virtio 1.4 §5.1.4).
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            mac = try container.decodeIfPresent(String.self, forKey: .mac)
+            mtu = try container.decodeIfPresent(Int.self, forKey: .mtu, within: 0...0xFFFF)
+            maxVirtqueuePairs = try container.decodeIfPresent(Int.self, forKey: .maxVirtqueuePairs, within: 0...0xFFFF)
+            linkUp = try container.decodeIfPresent(Bool.self, forKey: .linkUp)
         }
 
         /// Reads what the virtio-net config space says (§5.1.4: mac[6], status u16,
@@ -157,7 +181,7 @@ public struct VirtqueueStateDocument: Hashable, Sendable, Codable {
         do { _ = try negotiated() } catch { problems.append("negotiated_features: \(error)") }
         do { _ = try deviceFeatures.resolve(deviceType: deviceType) } catch { problems.append("device_features: \(error)") }
         if configBytes == nil { problems.append("config is not an even-length hex string") }
-        if queueCount < 1 || queueCount > 0xffff { problems.append("queue_count \(queueCount) is out of range") }
+        if queueCount < 1 || queueCount > VirtioBounds.queueCount.upperBound { problems.append("queue_count \(queueCount) is out of range") }
         var seen: Set<Int> = []
         for queue in queues {
             if queue.index < 0 || queue.index >= queueCount { problems.append("queue \(queue.index) is outside queue_count \(queueCount)") }
@@ -197,7 +221,7 @@ public struct VirtqueueStateDocument: Hashable, Sendable, Codable {
         backendFeatures = try container.decode([String].self, forKey: .backendFeatures)
         status = try container.decode([String].self, forKey: .status)
         config = try container.decode(String.self, forKey: .config)
-        queueCount = try container.decode(Int.self, forKey: .queueCount)
+        queueCount = try container.decode(Int.self, forKey: .queueCount, within: VirtioBounds.queueCount)
         queues = try container.decode([QueueStateEntry].self, forKey: .queues)
         control = try container.decodeIfPresent(ControlState.self, forKey: .control)
     }

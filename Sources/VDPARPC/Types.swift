@@ -263,6 +263,19 @@ public struct DevAddParams: Codable, Hashable, Sendable {
     private enum CodingKeys: String, CodingKey {
         case name, mgmtdev, mac, mtu, maxVqp = "max_vqp", deviceFeatures = "device_features", driver, profile
     }
+
+    /// `mtu` and `max_vqp` within what virtio allows (``VirtioBounds``).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+        mgmtdev = try container.decode(String.self, forKey: .mgmtdev)
+        mac = try container.decodeIfPresent(String.self, forKey: .mac)
+        mtu = try container.decodeIfPresent(Int.self, forKey: .mtu, within: VirtioBounds.mtu)
+        maxVqp = try container.decodeIfPresent(Int.self, forKey: .maxVqp, within: VirtioBounds.queuePairs)
+        deviceFeatures = try container.decodeIfPresent(String.self, forKey: .deviceFeatures)
+        driver = try container.decodeIfPresent(String.self, forKey: .driver)
+        profile = try container.decodeIfPresent(String.self, forKey: .profile)
+    }
 }
 
 public struct DevDelParams: Codable, Hashable, Sendable {

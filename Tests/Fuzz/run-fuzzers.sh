@@ -4,7 +4,8 @@
 #
 #   Tests/Fuzz/run-fuzzers.sh [SECONDS] [TARGET...]     TARGET: netlink jsonrpc virtqueue virtio-net vhost-user (default: all)
 #
-# Targets (Sources/Fuzz/*): every parser of bytes vdpad did not make itself.
+# Targets (Sources/Fuzz/*): every parser of bytes vdpad did not make itself. The jsonrpc corpus holds every
+# example request of Documentation/api.md, and jsonrpc.dict every method and parameter name (a test checks both).
 #   netlink    vdpa genetlink attribute streams, reply decoders, NLMSG_ERROR extacks, uevent datagrams
 #   jsonrpc    one request line through the daemon's real dispatcher and controller (fake kernel)
 #   virtqueue  split and packed rings in guest memory, driven by the device role

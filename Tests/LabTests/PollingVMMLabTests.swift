@@ -138,8 +138,9 @@ extension LabTests {
                 // other device: traffic resumes there.
                 let source = current
                 _ = try await daemon.withClient { try $0.call(.vqStateSave, VqStateSaveParams(device: source, name: "dpdk"), as: VqStateInfo.self) }
-                // testpmd prints its statistics once a second: read them after the save shows.
-                try await Task.sleep(for: .milliseconds(1500))
+                // testpmd prints its statistics once a second, late when the guest is busy: read
+                // them well after the save shows.
+                try await Task.sleep(for: .milliseconds(3000))
                 let saved = pmd.counters()
                 try await Task.sleep(for: .milliseconds(2000))
                 let stopped = pmd.counters()

@@ -171,7 +171,11 @@ extension LabTests {
             #expect(imported.state == document && imported.origin == "imported")
             let again = try await third.withClient { try $0.call(.portAdd, PortAddParams(name: "vm3", device: "pk0"), as: PortInfo.self) }
             let vmm2 = try MiniVMM(vhostUserSocket: again.socket)
+            // Its rings stand where the exported state says, as a migrated guest's memory would
+            // (a device started at base 8 on a transmit ring whose avail index is 0 would read
+            // 65528 stale entries once kicked).
             try vmm2.postReceiveBuffers(count: 8)
+            try Self.roundTrip(vmm2, 0..<8)
             _ = try await third.withClient { try $0.call(.vqStateRestore, VqStateRestoreParams(name: "k1", device: "pk0"), as: VqStateRestoreResult.self) }
             let state = try await third.withClient { try $0.call(.vqStateSave, VqStateSaveParams(device: "pk0", name: "k2"), as: VqStateInfo.self) }
             // The new device started where the export said (no traffic since).

@@ -210,6 +210,27 @@ func jsonObject(_ text: String) throws -> Any {
         }
     }
 
+    /// The JSON-RPC fuzz target starts from every example request of the reference, and its
+    /// dictionary holds every method and every documented parameter name.
+    @Test func theFuzzSeedsHoldEveryExampleRequestAndTheDictionaryEveryName() throws {
+        let corpus = RepositoryFiles.root.appendingPathComponent("Tests/Fuzz/corpus/jsonrpc").path
+        let seeds = Set(try FileManager.default.contentsOfDirectory(atPath: corpus).map {
+            try String(contentsOfFile: corpus + "/" + $0, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        })
+        let dictionary = Set(try RepositoryFiles.text("Tests/Fuzz/jsonrpc.dict").split(separator: "\n").map(String.init))
+        for section in document.sections {
+            #expect(dictionary.contains("\"\(section.name)\""), "\(section.name) is not in Tests/Fuzz/jsonrpc.dict")
+            for parameter in section.params {
+                for key in parameter.name.split(separator: ".") where !dictionary.contains("\"\(key)\"") {
+                    Issue.record("parameter \(key) of \(section.name) is not in Tests/Fuzz/jsonrpc.dict")
+                }
+            }
+            for case .request(_, _, let text) in try section.jsonBlocks.map(Example.init) {
+                #expect(seeds.contains(text), "no seed in Tests/Fuzz/corpus/jsonrpc holds \(text)")
+            }
+        }
+    }
+
     @Test func errorTableIsExactlyRPCErrorCode() {
         let documented = document.errorTable.map { "\($0.code) \($0.name)" }
         let code = RPCErrorCode.allCases.map { "\($0.rawValue) \($0.name)" }

@@ -20,6 +20,17 @@ import Testing
         try fm.createDirectory(atPath: "\(root)/bus/vdpa/devices/blk0/virtio3/block/vda", withIntermediateDirectories: true)
     }
 
+    /// A device name from a request is one entry of the bus's directory: "vdpa1/../vdpa0"
+    /// does not reach vdpa0's files (nor its vhost-vdpa node).
+    @Test func namesThatAreNotOneEntryAreNoSuchDevice() throws {
+        let sysfs = VDPASysfs(root: root)
+        #expect(try sysfs.binding(of: "vdpa0").vhostDevicePath == "/dev/vhost-vdpa-3")
+        for name in ["vdpa1/../vdpa0", "../devices/vdpa0", "..", ".", "", "vdpa0\u{0}"] {
+            #expect(throws: VDPAError.self, "\(name)") { try sysfs.binding(of: name) }
+            #expect(throws: VDPAError.self, "\(name)") { try sysfs.bind(name, to: .vhostVDPA) }
+        }
+    }
+
     @Test func readsTheParentDriverAndPCIIDsOfAManagementDevice() throws {
         let fm = FileManager.default
         // A PCI function with its driver, and an auxiliary sub-function under it.

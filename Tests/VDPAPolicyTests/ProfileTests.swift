@@ -101,8 +101,8 @@ import VirtioModel
 
     @Test func validationErrorsCarryTheFileName() {
         var profile = Self.good
-        profile.queuePairs = 0
-        profile.mtu = 70000
+        profile.queueSize = 100
+        profile.mtu = 60
         let errors = errors(ProfileFile.encode(profile))
         #expect(errors.count == 2)
         #expect(errors.allSatisfy { $0.file == "p.json" && $0.description.hasPrefix("p.json: profile 'web-net': ") })

@@ -25,7 +25,8 @@ extension VDPAController {
         let identity = DeviceIdentity(
             bus: device.handle.bus, name: device.handle.name, driver: parent.driver, pciVendor: parent.pciVendor,
             pciDevice: parent.pciDevice, pciSubsystemVendor: parent.pciSubsystemVendor, pciSubsystemDevice: parent.pciSubsystemDevice)
-        let queueSizes = inventory.entries.values.filter { $0.info.managementDevice == device.handle }.map { Int($0.info.maxVirtqueueSize) }
+        // 0: the kernel did not report the device's max_vq_size.
+        let queueSizes = inventory.entries.values.filter { $0.info.managementDevice == device.handle }.map { Int($0.info.maxVirtqueueSize) }.filter { $0 > 0 }
         var capabilities = MgmtdevCapabilities.make(
             identity: identity, classes: device.supportedClasses, supportedFeatures: device.supportedFeatures,
             maxSupportedVqs: device.maxSupportedVirtqueues.map(Int.init), maxQueueSize: queueSizes.max(), quirks: policy.quirks)

@@ -17,11 +17,18 @@ extension VDPAController {
         guard let record = try store.snapshot(named: name) else {
             throw RPCErrorObject(code: .notFound, message: "no saved state \(name)", data: RPCErrorData(parameter: parameter))
         }
+        let document: VirtqueueStateDocument
         do {
-            return (record, try JSONDecoder().decode(VirtqueueStateDocument.self, from: Data(record.json.utf8)))
+            document = try JSONDecoder().decode(VirtqueueStateDocument.self, from: Data(record.json.utf8))
         } catch {
             throw RPCErrorObject(code: .stateStoreFailure, message: "saved state \(name) does not decode: \(error)")
         }
+        // What is restored from the store passes the checks an import passes.
+        let problems = document.validate()
+        guard problems.isEmpty else {
+            throw RPCErrorObject(code: .stateStoreFailure, message: "saved state \(name) is invalid: " + problems.joined(separator: "; "))
+        }
+        return (record, document)
     }
 
     /// `already_exists` when a state of that name is stored.
@@ -156,7 +163,7 @@ extension VDPAController {
             timings.record("mac", since: start)
             replayed.append("mac")
         }
-        let bases = Dictionary(uniqueKeysWithValues: document.queues.map { ($0.index, $0.base) })
+        let bases = Dictionary(document.queues.map { ($0.index, $0.base) }) { first, _ in first }
         timings.append(try recordingBackend(of: port) { try port.launch(staged, bases: bases) })
         if var record = portRecords[portName] {
             record.device = params.device

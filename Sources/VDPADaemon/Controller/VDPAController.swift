@@ -95,7 +95,12 @@ public actor VDPAController {
         var report = ReconcileReport()
         try loadStoredProfiles()
         let stored = try store.devices()
-        records = Dictionary(uniqueKeysWithValues: stored.map { ($0.name, $0) })
+        // Names that are one Swift string (canonically equivalent Unicode) but two SQLite keys
+        // must not stop the start: the first kept, the others logged.
+        records = Dictionary(stored.map { ($0.name, $0) }) { [logger] first, other in
+            logger.error("Ignoring a device record whose name duplicates another's", metadata: ["vdpa.dev": "\(other.name)"])
+            return first
+        }
         recordsVersion &+= 1
         family = await kernel.familyStatus()
         guard family.isAvailable else {
@@ -170,12 +175,20 @@ public actor VDPAController {
     }
 
     private func createRequest(from record: DeviceRecord) throws -> DeviceCreateRequest {
-        DeviceCreateRequest(
+        // The record is the daemon's own, but a damaged database must fail this device, not the start.
+        func field(_ value: Int?, _ name: String, _ range: ClosedRange<Int>) throws -> UInt16? {
+            guard let value else { return nil }
+            guard range.contains(value), let narrow = UInt16(exactly: value) else {
+                throw RPCErrorObject(code: .stateStoreFailure, message: "the record of device \(record.name) holds \(name) \(value), outside \(range.lowerBound)–\(range.upperBound)")
+            }
+            return narrow
+        }
+        return DeviceCreateRequest(
             name: record.name,
             managementDevice: ManagementDeviceHandle(bus: record.managementBus, name: record.managementName),
             macAddress: record.macAddress.flatMap(MACAddress.init),
-            mtu: record.mtu.map(UInt16.init),
-            maxVirtqueuePairs: record.maxVirtqueuePairs.map(UInt16.init),
+            mtu: try field(record.mtu, "mtu", VirtioBounds.mtu),
+            maxVirtqueuePairs: try field(record.maxVirtqueuePairs, "max_vqp", VirtioBounds.queuePairs),
             deviceFeatures: record.requestedFeatures.flatMap(VirtioFeatures.init(hex:))
         )
     }
@@ -327,7 +340,7 @@ public actor VDPAController {
     }
 
     func recordInfo(_ record: DeviceRecord, deviceType: VirtioDeviceType?) -> DeviceRecordInfo {
-        let type = deviceType ?? record.deviceType.map { VirtioDeviceType(rawValue: UInt32($0)) }
+        let type = deviceType ?? record.deviceType.flatMap { UInt32(exactly: $0) }.map { VirtioDeviceType(rawValue: $0) }
         return DeviceRecordInfo(
             state: record.state.rawValue, createdAt: Timestamp.string(record.createdAt), mac: record.macAddress,
             mtu: record.mtu, maxVqp: record.maxVirtqueuePairs,
@@ -436,8 +449,10 @@ public actor VDPAController {
     }
 
     static func validate(_ params: DevAddParams) throws -> DeviceCreateRequest {
-        guard !params.name.isEmpty, params.name.utf8.count < 32, !params.name.contains("/") else {
-            throw APIError.invalidParams("device name must be 1 to 31 bytes without '/'", parameter: "name")
+        // ASCII only: two spellings of one Unicode name would be one Swift string but two keys
+        // of the store.
+        guard params.name.wholeMatch(of: /[A-Za-z0-9][A-Za-z0-9_.:-]{0,30}/) != nil else {
+            throw APIError.invalidParams("invalid device name '\(params.name)': 1 to 31 letters, digits, '_', '.', ':', '-', starting with a letter or digit", parameter: "name")
         }
         guard let handle = ManagementDeviceHandle(parsing: params.mgmtdev) else {
             throw APIError.invalidParams("invalid management device handle '\(params.mgmtdev)': expected [BUS/]NAME", parameter: "mgmtdev")

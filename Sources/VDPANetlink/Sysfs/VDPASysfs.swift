@@ -34,6 +34,7 @@ public struct VDPASysfs: Sendable {
 
     /// The bound driver and the device nodes of `name`.
     public func binding(of name: String) throws(VDPAError) -> DeviceBinding {
+        try Self.requireComponent(name, in: devicesDirectory)
         let deviceDirectory = devicesDirectory + "/" + name
         guard FileSystem.isDirectory(deviceDirectory) else {
             throw .sysfs(SystemError(errno: ErrnoCode.noSuchDevice, operation: "stat", path: deviceDirectory))
@@ -88,7 +89,7 @@ public struct VDPASysfs: Sendable {
     /// function, such as an auxiliary sub-function). Devices without a bus (simulators, VDUSE)
     /// have neither.
     public func parentDevice(of handle: ManagementDeviceHandle) -> ManagementDeviceParent {
-        guard let bus = handle.bus else { return ManagementDeviceParent() }
+        guard let bus = handle.bus, Self.isComponent(bus), Self.isComponent(handle.name) else { return ManagementDeviceParent() }
         let busDevices = root + "/bus/" + bus + "/devices"
         let device = busDevices + "/" + handle.name
         guard FileSystem.isDirectory(device) else { return ManagementDeviceParent() }
@@ -111,6 +112,19 @@ public struct VDPASysfs: Sendable {
         parent.pciSubsystemVendor = id(pciDirectory, "subsystem_vendor")
         parent.pciSubsystemDevice = id(pciDirectory, "subsystem_device")
         return parent
+    }
+
+    /// Whether `name` names an entry of a directory and nothing else: a name from a request
+    /// ("vdpa1/../vdpa0") must not reach another device's files.
+    static func isComponent(_ name: String) -> Bool {
+        !name.isEmpty && name != "." && name != ".." && !name.utf8.contains(UInt8(ascii: "/")) && !name.utf8.contains(0)
+    }
+
+    /// ``isComponent(_:)``, or ENODEV (no such device) naming the directory.
+    static func requireComponent(_ name: String, in directory: String) throws(VDPAError) {
+        guard isComponent(name) else {
+            throw .sysfs(SystemError(errno: ErrnoCode.noSuchDevice, operation: "lookup of '\(name)'", path: directory))
+        }
     }
 
     static func lastComponent(_ path: String) -> String {
