@@ -131,14 +131,14 @@ public struct Profile: Hashable, Sendable, Codable {
         if let queuePairs {
             if !isNet { error(.notApplicable, "queue_pairs applies to network devices only") }
             else {
-                if !(1...0x8000).contains(queuePairs) { error(.queuePairsRange, "queue_pairs \(queuePairs) is outside 1–32768 (virtio 1.4 §5.1.4.1)") }
+                if !VirtioBounds.queuePairs.contains(queuePairs) { error(.queuePairsRange, "queue_pairs \(queuePairs) is outside 1–32768 (virtio 1.4 §5.1.4.1)") }
                 if queuePairs > 1 && !features.contains(.Net.multiqueue) {
                     error(.queuePairsNeedMQ, "queue_pairs \(queuePairs) needs the MQ feature (the kernel refuses max_vqp > 1 without it)")
                 }
             }
         }
         if let queueSize {
-            if !(1...32768).contains(queueSize) {
+            if !VirtioBounds.queueSize.contains(queueSize) {
                 error(.queueSizeRange, "queue_size \(queueSize) is outside 1–32768")
             } else if !features.contains(.ringPacked) && queueSize & (queueSize - 1) != 0 {
                 error(.queueSizeRange, "queue_size \(queueSize) must be a power of 2 for split virtqueues (virtio 1.4 §2.7)")

@@ -87,8 +87,8 @@ public struct VirtqueueStateDocument: Hashable, Sendable, Codable {
             size = try container.decode(Int.self, forKey: .size, within: 0...VirtioBounds.queueSize.upperBound)
             layout = try container.decode(QueueLayout.self, forKey: .layout)
             base = try container.decode(UInt32.self, forKey: .base)
-            availableIndex = try container.decode(Int.self, forKey: .availableIndex, within: 0...0xFFFF)
-            usedIndex = try container.decode(Int.self, forKey: .usedIndex, within: 0...0xFFFF)
+            availableIndex = try container.decode(Int.self, forKey: .availableIndex, within: VirtioBounds.ringIndex)
+            usedIndex = try container.decode(Int.self, forKey: .usedIndex, within: VirtioBounds.ringIndex)
             availableWrapCounter = try container.decodeIfPresent(Bool.self, forKey: .availableWrapCounter)
             usedWrapCounter = try container.decodeIfPresent(Bool.self, forKey: .usedWrapCounter)
             enabled = try container.decode(Bool.self, forKey: .enabled)
@@ -116,7 +116,7 @@ public struct VirtqueueStateDocument: Hashable, Sendable, Codable {
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             mac = try container.decodeIfPresent(String.self, forKey: .mac)
-            mtu = try container.decodeIfPresent(Int.self, forKey: .mtu, within: 0...0xFFFF)
+            mtu = try container.decodeIfPresent(Int.self, forKey: .mtu, within: VirtioBounds.mtu)
             maxVirtqueuePairs = try container.decodeIfPresent(Int.self, forKey: .maxVirtqueuePairs, within: 0...0xFFFF)
             linkUp = try container.decodeIfPresent(Bool.self, forKey: .linkUp)
         }
@@ -186,8 +186,8 @@ public struct VirtqueueStateDocument: Hashable, Sendable, Codable {
         for queue in queues {
             if queue.index < 0 || queue.index >= queueCount { problems.append("queue \(queue.index) is outside queue_count \(queueCount)") }
             if !seen.insert(queue.index).inserted { problems.append("queue \(queue.index) appears twice") }
-            if queue.size < 1 || queue.size > 32768 { problems.append("queue \(queue.index): size \(queue.size) is out of range") }
-            if queue.layout == .split, queue.base > 0xffff { problems.append("queue \(queue.index): a split ring's base is 16 bits, not \(queue.base)") }
+            if !VirtioBounds.queueSize.contains(queue.size) { problems.append("queue \(queue.index): size \(queue.size) is out of range") }
+            if queue.layout == .split, queue.base > VirtioBounds.ringIndex.upperBound { problems.append("queue \(queue.index): a split ring's base is 16 bits, not \(queue.base)") }
             let decoded = QueueStateEntry(index: queue.index, size: queue.size, layout: queue.layout, base: queue.base, enabled: queue.enabled)
             if decoded != queue { problems.append("queue \(queue.index): the decoded indexes do not match base \(queue.base)") }
         }

@@ -11,6 +11,8 @@ public enum VirtioBounds {
     /// A count of virtqueues (`VDPA_ATTR_DEV_MGMTDEV_MAX_VQS`, `VHOST_VDPA_GET_VQS_COUNT` are u32;
     /// a virtio-net device has at most 0x8000 pairs and a control queue: 2 × 0x8000 + 1).
     public static let queueCount = 0...0x1_0001
+    /// A ring position: split and packed rings count in 16 bits (virtio 1.4 §2.7.6, §2.8.1).
+    public static let ringIndex = 0...0xFFFF
     /// A virtqueue index: below the largest ``queueCount``.
     public static let queueIndex = 0...(queueCount.upperBound - 1)
     /// Versions of documents vdpad keeps (profiles): positive, and room to add one.

@@ -104,6 +104,9 @@ import VirtioModel
         let dispatcher = RPCDispatcher(controller: controller)
         let restore = try await Self.error(dispatcher, Self.request("vq_state_restore", #"{"name":"s1","device":"vdpa0"}"#))
         #expect(restore.code == RPCErrorCode.stateStoreFailure.rawValue && restore.message.contains("appears twice"), "\(restore)")
+        // It can still be deleted, once.
+        #expect(try await Self.error(dispatcher, Self.request("vq_state_del", #"{"name":"s1"}"#)).code == nil)
+        #expect(try await Self.error(dispatcher, Self.request("vq_state_del", #"{"name":"s1"}"#)).code == RPCErrorCode.notFound.rawValue)
         #expect(try await Self.error(dispatcher, Self.request("daemon_status", "{}")).code == nil)
     }
 

@@ -122,9 +122,11 @@ extension VDPAController {
         return VqStateInfo(origin: record.origin, state: document)
     }
 
+    /// A state that no longer decodes or validates can still be deleted.
     public func deleteVirtqueueState(_ params: VqStateNameParams) throws -> VqStateDelResult {
-        _ = try requireState(params.name)
-        try store.delete(snapshotNamed: params.name)
+        guard try store.delete(snapshotNamed: params.name) else {
+            throw RPCErrorObject(code: .notFound, message: "no saved state \(params.name)", data: RPCErrorData(parameter: "name"))
+        }
         return VqStateDelResult(name: params.name)
     }
 

@@ -468,7 +468,7 @@ public actor VDPAController {
             request.mtu = UInt16(mtu)
         }
         if let pairs = params.maxVqp {
-            guard (1...0x8000).contains(pairs) else {
+            guard VirtioBounds.queuePairs.contains(pairs) else {
                 throw APIError.invalidParams("max_vqp \(pairs) outside 1..32768 (virtio-net VQ_PAIRS_MIN..MAX)", parameter: "max_vqp")
             }
             request.maxVirtqueuePairs = UInt16(pairs)
