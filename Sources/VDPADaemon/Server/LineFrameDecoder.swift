@@ -6,22 +6,35 @@ public struct RequestTooLargeError: Error, Hashable, Sendable {
 }
 
 /// Splits the byte stream into newline-terminated lines of at most `maximumLength`
-/// bytes ("\r\n" accepted). A longer line is an error: the connection answers
-/// `request_too_large` and closes, the daemon and other clients carry on.
+/// bytes, not counting the "\n" or a "\r\n" that ends them. A longer line is an error: the
+/// connection answers `request_too_large` and closes, the daemon and other clients carry on.
+///
+/// Each byte is searched for the newline once, however the line is cut into reads: the work
+/// is linear in the bytes received, not in the bytes times the reads.
 struct LineFrameDecoder: ByteToMessageDecoder {
     typealias InboundOut = ByteBuffer
     let maximumLength: Int
+    /// How many readable bytes were already searched without finding a newline.
+    private var searched = 0
+
+    init(maximumLength: Int) { self.maximumLength = maximumLength }
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else {
-            if buffer.readableBytes > maximumLength { throw RequestTooLargeError(limit: maximumLength) }
+        let view = buffer.readableBytesView
+        guard let newline = view[(view.startIndex + min(searched, view.count))...].firstIndex(of: UInt8(ascii: "\n")) else {
+            searched = view.count
+            // A line of the largest length may still be waiting for the "\n" after its "\r".
+            if view.count > maximumLength + 1 || (view.count == maximumLength + 1 && view.last != UInt8(ascii: "\r")) {
+                throw RequestTooLargeError(limit: maximumLength)
+            }
             return .needMoreData
         }
-        let length = newline - buffer.readerIndex
+        searched = 0
+        let terminated = newline - view.startIndex
+        let length = terminated > 0 && view[newline - 1] == UInt8(ascii: "\r") ? terminated - 1 : terminated
         guard length <= maximumLength else { throw RequestTooLargeError(limit: maximumLength) }
-        guard var line = buffer.readSlice(length: length) else { return .needMoreData }
-        buffer.moveReaderIndex(forwardBy: 1)
-        if line.readableBytesView.last == UInt8(ascii: "\r") { line = line.getSlice(at: line.readerIndex, length: line.readableBytes - 1) ?? line }
+        guard let line = buffer.readSlice(length: length) else { return .needMoreData }
+        buffer.moveReaderIndex(forwardBy: terminated - length + 1)
         if line.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(line)) }
         return .continue
     }
