@@ -179,6 +179,23 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .executableTarget(name: "fuzz-quirks", dependencies: ["VDPAPolicy", "VirtioModel"], path: "Sources/Fuzz/Quirks", swiftSettings: swiftSettings),
+        .executableTarget(name: "fuzz-profiles", dependencies: ["VDPAPolicy", "VirtioModel"], path: "Sources/Fuzz/Profiles", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "fuzz-vq-state",
+            dependencies: ["VDPAPolicy", "VirtioModel", "Virtqueue"],
+            path: "Sources/Fuzz/VirtqueueState",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "fuzz-caps", dependencies: ["VDPAPolicy", "VirtioModel"], path: "Sources/Fuzz/Capabilities", swiftSettings: swiftSettings),
+        .executableTarget(name: "fuzz-config", dependencies: ["VDPADaemon"], path: "Sources/Fuzz/Configuration", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "fuzz-line-framing",
+            dependencies: ["VDPADaemon", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")],
+            path: "Sources/Fuzz/LineFraming",
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Tests
         .testTarget(name: "VirtioModelTests", dependencies: ["VirtioModel"], swiftSettings: swiftSettings),
         .testTarget(

@@ -36,7 +36,7 @@ public struct Daemon: Sendable {
             policy: policy, vhostOpener: vhostOpener, logger: logger)
         try await controller.reconcile()
         await controller.startPorts()
-        let notify = SystemdNotifyService(environment: environment, logger: logger)
+        let notify = SystemdNotifyService(environment: environment, logger: logger, probe: { [controller = self.controller] in await controller.ping() })
         let server = RPCServer(
             settings: .init(socketPath: configuration.socketPath, socketMode: configuration.socketMode,
                             socketGroup: configuration.socketGroup, maximumRequestBytes: configuration.maximumRequestBytes,

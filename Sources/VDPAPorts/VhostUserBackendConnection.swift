@@ -20,25 +20,42 @@ public protocol VhostUserBackendHandler: AnyObject {
 
 /// One front-end connection of a vhost-user back-end: reads messages with their file
 /// descriptors, hands them to the handler, writes the replies (vhost-user.rst "Communication").
+///
+/// A front-end that connects must take the socket (`SET_OWNER`, which QEMU and DPDK send within
+/// milliseconds of connecting) within `setupTimeout`, and a message that has begun must be
+/// whole within `messageTimeout`: a consumer that connects and stalls, or stops mid-message,
+/// is disconnected rather than holding the port's one connection. Between messages a front-end
+/// may stay silent as long as it likes (a guest that has not started its driver yet).
 public final class VhostUserBackendConnection: @unchecked Sendable {
     // SAFETY (@unchecked): `run()` is the only reader and writer; `stop()` only shuts the socket down.
     private let socket: UnixMessageSocket
     private weak var handler: (any VhostUserBackendHandler)?
     public private(set) var replyAckNegotiated = false
+    private let setupTimeout: Duration
+    private let messageTimeout: Duration
 
-    public init(socket: UnixMessageSocket, handler: any VhostUserBackendHandler) {
+    public static let defaultSetupTimeout = Duration.seconds(10)
+    public static let defaultMessageTimeout = Duration.seconds(5)
+
+    public init(socket: UnixMessageSocket, handler: any VhostUserBackendHandler,
+                setupTimeout: Duration = defaultSetupTimeout, messageTimeout: Duration = defaultMessageTimeout) {
         self.socket = socket
         self.handler = handler
+        self.setupTimeout = setupTimeout
+        self.messageTimeout = messageTimeout
     }
 
-    /// Serves until the front-end closes, a message is malformed, or `stop()`. Blocking.
+    /// Serves until the front-end closes, a message is malformed, a timeout passes, or
+    /// `stop()`. Blocking.
     public func run() {
         defer {
             socket.close()
             handler?.connectionClosed()
         }
+        var setupDeadline: ContinuousClock.Instant? = .now + setupTimeout
         while true {
-            guard let (header, request, fds) = try? readRequest(), let handler else { return }
+            guard let (header, request, fds) = try? readRequest(setupDeadline: setupDeadline), let handler else { return }
+            if case .setOwner = request { setupDeadline = nil }
             var reply: VhostUserReply?
             var failed = false
             do {
@@ -68,13 +85,16 @@ public final class VhostUserBackendConnection: @unchecked Sendable {
         }
     }
 
-    private func readRequest() throws -> (VhostUserHeader, VhostUserRequest, [OwnedFileDescriptor]) {
-        let (headerBytes, headerFDs) = try socket.receive(exactly: VhostUserHeader.byteCount)
+    private func readRequest(setupDeadline: ContinuousClock.Instant?) throws -> (VhostUserHeader, VhostUserRequest, [OwnedFileDescriptor]) {
+        try socket.waitReadable(until: setupDeadline)
+        // Something came (or the end of the stream): the whole message is due now.
+        let messageDeadline = ContinuousClock.now + messageTimeout
+        let (headerBytes, headerFDs) = try socket.receive(exactly: VhostUserHeader.byteCount, deadline: messageDeadline)
         let header = try VhostUserCodec.decodeHeader(headerBytes)
         var fds = headerFDs
         var payload: [UInt8] = []
         if header.size > 0 {
-            let (bytes, more) = try socket.receive(exactly: Int(header.size))
+            let (bytes, more) = try socket.receive(exactly: Int(header.size), deadline: messageDeadline)
             payload = bytes
             fds += more
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import VDPASystem
 import VDPAVhost
 import VhostUser
@@ -69,13 +70,19 @@ public struct PortStatus: Sendable, Hashable {
 /// every ring's position and start another device there: the consumer notices nothing.
 ///
 /// Thread safety: one lock guards all state; the connection thread and the controller both
-/// take it. Device ioctls run under it (they are short).
+/// take it, and device work (ioctls, mapping the consumer's memory, IOTLB updates that pin
+/// it) runs under it. That work can take as long as a consumer makes it take, so what the
+/// port looks like is published apart: ``status`` is the state at the last release of the
+/// lock, read without waiting for the port.
 public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
-    // SAFETY (@unchecked): every mutable field is read and written under `lock`.
+    // SAFETY (@unchecked): every mutable field is read and written under `lock`; `published`
+    // is a Mutex of its own.
     public let name: String
     public let socketPath: String
     private let opener: any VhostVDPAOpening
     private let lock = NSLock()
+    private let published = Mutex(PortStatus(state: .waiting, consumerConnected: false, consumerFeatures: nil, memoryRegions: 0, queues: [],
+                                             driverOK: false, backend: nil, runningFeatures: nil, runningDeviceType: nil, queueSizes: [:]))
 
     // The consumer's side.
     private var connected = false
@@ -122,9 +129,14 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
         self.opener = opener
     }
 
+    /// Runs `body` under the lock, and publishes the status it leaves.
     private func locked<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         lock.lock()
-        defer { lock.unlock() }
+        defer {
+            let status = currentStatus()
+            published.withLock { $0 = status }
+            lock.unlock()
+        }
         return try body()
     }
 
@@ -267,16 +279,19 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
         backendPath = nil
     }
 
-    /// The device held, if any.
-    public var backendDevice: PortBackendSnapshot? { locked { backendSnapshot() } }
+    /// The device held, if any (as of the last release of the lock: never waits).
+    public var backendDevice: PortBackendSnapshot? { status.backend }
 
     private func backendSnapshot() -> PortBackendSnapshot? {
         guard let backend, let backendPath else { return nil }
         return backend.snapshot(path: backendPath)
     }
 
-    public var status: PortStatus {
-        locked {
+    /// What the port looks like, as of the last release of its lock: never waits for device work.
+    public var status: PortStatus { published.withLock { $0 } }
+
+    private func currentStatus() -> PortStatus {
+        do {
             let state: PortStatus.State
             if !connected && !driverOK {
                 state = .waiting
@@ -332,8 +347,11 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
         }
     }
 
-    /// Whether the consumer has set up its rings (a restore needs them).
-    public var consumerReady: Bool { locked { driverOK && !regions.isEmpty } }
+    /// Whether the consumer has set up its rings (a restore needs them); never waits.
+    public var consumerReady: Bool {
+        let status = self.status
+        return status.driverOK && status.memoryRegions > 0
+    }
 
     /// A device opened, checked and prepared for the consumer's rings, not yet running:
     /// the first half of a restore (the caller may replay device state in between).

@@ -127,12 +127,14 @@ public final class UnixMessageSocket: @unchecked Sendable {
     }
 
     /// Reads exactly `count` bytes, with the descriptors that came along (owned by the
-    /// caller). Throws ``SystemError`` with ECONNRESET at end of stream.
-    public func receive(exactly count: Int) throws -> (bytes: [UInt8], fileDescriptors: [OwnedFileDescriptor]) {
+    /// caller). Throws ``SystemError`` with ECONNRESET at end of stream, and with ETIMEDOUT
+    /// when `deadline` passes before the last byte came.
+    public func receive(exactly count: Int, deadline: ContinuousClock.Instant? = nil) throws -> (bytes: [UInt8], fileDescriptors: [OwnedFileDescriptor]) {
         var bytes = [UInt8](repeating: 0, count: count)
         var descriptors: [OwnedFileDescriptor] = []
         var offset = 0
         while offset < count {
+            if let deadline { try waitReadable(until: deadline) }
             let (received, fds) = try bytes.withUnsafeMutableBytes { raw throws in
                 try system_receiveWithFileDescriptors(fileDescriptor, UnsafeMutableRawBufferPointer(rebasing: raw[offset...]),
                                                      maximumDescriptors: Self.maximumFileDescriptors - descriptors.count)
@@ -142,6 +144,22 @@ public final class UnixMessageSocket: @unchecked Sendable {
             offset += received
         }
         return (bytes, descriptors)
+    }
+
+    /// Waits until the socket is readable (data, or the end of the stream); ETIMEDOUT when
+    /// `deadline` passes first. Without a deadline it waits as long as it takes.
+    public func waitReadable(until deadline: ContinuousClock.Instant?) throws {
+        guard let deadline else {
+            while try !system_pollReadable(fileDescriptor, timeoutMilliseconds: -1) {}
+            return
+        }
+        while true {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { throw SystemError(errno: ErrnoCode.timedOut, operation: "recvmsg: nothing came in time") }
+            let (seconds, attoseconds) = left.components
+            let milliseconds = min(Int64(Int32.max), seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1)
+            if try system_pollReadable(fileDescriptor, timeoutMilliseconds: Int32(milliseconds)) { return }
+        }
     }
 
     /// Closes the socket, waking a thread blocked reading it.

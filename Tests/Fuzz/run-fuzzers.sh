@@ -2,7 +2,7 @@
 # run-fuzzers.sh: builds every libFuzzer target of vdpad with -sanitize=fuzzer,address and runs
 # each for SECONDS (default 20), starting from the seed corpus in Tests/Fuzz/corpus/<target>.
 #
-#   Tests/Fuzz/run-fuzzers.sh [SECONDS] [TARGET...]     TARGET: netlink jsonrpc virtqueue virtio-net vhost-user (default: all)
+#   Tests/Fuzz/run-fuzzers.sh [SECONDS] [TARGET...]     TARGET: one of those below (default: all)
 #
 # Targets (Sources/Fuzz/*): every parser of bytes vdpad did not make itself. The jsonrpc corpus holds every
 # example request of Documentation/api.md, and jsonrpc.dict every method and parameter name (a test checks both).
@@ -13,6 +13,13 @@
 #              validation, receive delivery (plain and mergeable buffers), the control queue
 #   vhost-user a VMM's messages (with file descriptors) on a port's socket: framing, decoding, the
 #              connection loop and the port's handling, over a fake vhost-vdpa device
+#   quirks     quirk files and quirk_test text: parsing, matching and applying to management devices
+#   profiles   profile files: parsing, validation, the written form read back, checks and plans
+#   vq-state   saved virtqueue states (vq_state_import, the store): decoding, validation, restore checks
+#   caps       capabilities documents from other hosts: compat_check comparisons and compat_baseline
+#   config     the configuration file (vdpad.conf)
+#   line-framing the API socket's request framing, cut into reads at fuzzed places, against its rule
+# The document seeds are the examples of Documentation/ (Tests/Fuzz/make-document-seeds.py writes them).
 #
 # Findings (crash-*, leak-*, timeout-*) are written to fuzz-artifacts/<target>/ and make the script
 # fail. The corpus grown during the run stays in .build/fuzz/corpus/<target> (not committed); the
@@ -24,7 +31,7 @@ ROOT=$PWD
 SECONDS_EACH=${1:-20}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(netlink jsonrpc virtqueue virtio-net vhost-user)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(netlink jsonrpc virtqueue virtio-net vhost-user quirks profiles vq-state caps config line-framing)
 SCRATCH=$ROOT/.build/fuzz
 mkdir -p "$SCRATCH/corpus"
 
@@ -80,5 +87,5 @@ done
 
 echo
 echo "fuzz summary (${SECONDS_EACH}s each):"
-for target in "${TARGETS[@]}"; do printf '  %-10s %s\n' "$target" "${SUMMARY[$target]}"; done
+for target in "${TARGETS[@]}"; do printf '  %-12s %s\n' "$target" "${SUMMARY[$target]}"; done
 exit $status

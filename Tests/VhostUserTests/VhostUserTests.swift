@@ -169,4 +169,54 @@ import VhostUser
         #expect(recorder.closed)
         #expect(recorder.requests.count == 4)
     }
+
+    /// Runs a connection with short timeouts; returns the front end and a way to learn when it ended.
+    static func serve(setupTimeout: Duration, messageTimeout: Duration) throws -> (front: UnixMessageSocket, recorder: Recorder, ended: @Sendable () -> ContinuousClock.Instant?) {
+        let (front, back) = try UnixMessageSocket.pair()
+        let recorder = Recorder()
+        let connection = VhostUserBackendConnection(socket: back, handler: recorder, setupTimeout: setupTimeout, messageTimeout: messageTimeout)
+        final class End: @unchecked Sendable {
+            // SAFETY (@unchecked): `instant` under `lock`.
+            let lock = NSLock()
+            var instant: ContinuousClock.Instant?
+        }
+        let end = End()
+        let thread = Thread {
+            connection.run()
+            end.lock.withLock { end.instant = .now }
+        }
+        thread.start()
+        return (front, recorder, { end.lock.withLock { end.instant } })
+    }
+
+    static func waitForEnd(_ ended: () -> ContinuousClock.Instant?, within: Duration) -> ContinuousClock.Instant? {
+        let deadline = ContinuousClock.now + within
+        while ended() == nil && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        return ended()
+    }
+
+    @Test func aFrontEndThatNeverTakesTheSocketIsDisconnected() throws {
+        let start = ContinuousClock.now
+        let (front, recorder, ended) = try Self.serve(setupTimeout: .milliseconds(200), messageTimeout: .seconds(5))
+        _ = front
+        let end = try #require(Self.waitForEnd(ended, within: .seconds(5)))
+        #expect(end - start >= .milliseconds(200) && end - start < .seconds(3))
+        #expect(recorder.closed && recorder.requests.isEmpty)
+    }
+
+    @Test func aMessageCutShortIsDisconnectedButSilenceBetweenMessagesIsNot() throws {
+        let (front, recorder, ended) = try Self.serve(setupTimeout: .milliseconds(200), messageTimeout: .milliseconds(300))
+        try front.send(VhostUserCodec.encodeRequest(.setOwner, needReply: false))
+        // Taken: silence longer than both timeouts is fine between messages.
+        Thread.sleep(forTimeInterval: 0.6)
+        #expect(ended() == nil)
+        try front.send(VhostUserCodec.encodeRequest(.getFeatures, needReply: false))
+        _ = try front.receive(exactly: 20)
+        // Half a header, and nothing more.
+        let cut = ContinuousClock.now
+        try front.send(Array(VhostUserCodec.encodeRequest(.getFeatures, needReply: false).prefix(5)))
+        let end = try #require(Self.waitForEnd(ended, within: .seconds(5)))
+        #expect(end - cut >= .milliseconds(300) && end - cut < .seconds(3))
+        #expect(recorder.requests.count == 2 && recorder.closed)
+    }
 }

@@ -29,7 +29,8 @@ extension VDPAController {
                 }
                 if let device = record.device {
                     do {
-                        try port.attach(device: device, path: try await vhostPath(ofDevice: device, parameter: "device"))
+                        let path = try await vhostPath(ofDevice: device, parameter: "device")
+                        _ = try await portWork(port, "attach") { try port.attach(device: device, path: path) }
                         try noteBackend(of: port, record: record)
                     } catch {
                         logger.warning("VhostUserPort serves without its device", metadata: ["port": "\(record.name)", "vdpa.dev": "\(device)", "error": "\(APIError.from(error).message)"])
@@ -48,6 +49,41 @@ extension VDPAController {
     }
 
     // MARK: helpers
+
+    /// Runs a port's device work (opening the device, mapping the consumer's memory, IOTLB
+    /// updates that pin it, suspend, resume) on a thread of its own: the work waits for the
+    /// port's lock, which a consumer can hold as long as its requests take, and the controller
+    /// answers every other call meanwhile. One piece of work per port at a time: another
+    /// change of a busy port is `try_again`.
+    func portWork<T: Sendable>(_ port: VhostUserPort, _ operation: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try claim(port, for: operation)
+        defer { busyPorts.remove(port.name) }
+        return try await Self.offActor(body)
+    }
+
+    /// Marks `port` busy (the caller removes it from `busyPorts` when done): `try_again` when
+    /// it is busy already, `not_found` when it was deleted while the caller waited.
+    func claim(_ port: VhostUserPort, for operation: String) throws {
+        try claim(portName: port.name, for: operation)
+        guard ports[port.name] === port else {
+            busyPorts.remove(port.name)
+            throw RPCErrorObject(code: .notFound, message: "no port \(port.name) (it was deleted)", data: RPCErrorData(parameter: "name"))
+        }
+    }
+
+    func claim(portName name: String, for operation: String) throws {
+        guard busyPorts.insert(name).inserted else {
+            throw RPCErrorObject(code: .tryAgain, message: "port \(name) is busy with another change; try again when it ends",
+                                 data: RPCErrorData(operation: "\(operation) on port \(name)"))
+        }
+    }
+
+    /// `body` on a thread outside the actor's executor; the caller waits without holding it.
+    static func offActor<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+        }
+    }
 
     /// The `/dev/vhost-vdpa-N` of a device bound to vhost_vdpa.
     func vhostPath(ofDevice name: String, parameter: String) async throws -> String {
@@ -102,9 +138,9 @@ extension VDPAController {
     /// Runs a change of a port's backend; when it fails part-way (the old device released,
     /// the new one not started), what the port holds now is recorded before the error goes out,
     /// so the store, `dev_list` and the capabilities never name a device the port let go.
-    func recordingBackend<T>(of port: VhostUserPort, _ change: () throws -> T) throws -> T {
+    func recordingBackend<T>(of port: VhostUserPort, _ change: () async throws -> T) async throws -> T {
         do {
-            return try change()
+            return try await change()
         } catch {
             if let record = portRecords[port.name] { try? noteBackend(of: port, record: record) }
             throw error
@@ -151,6 +187,9 @@ extension VDPAController {
         guard ports[params.name] == nil else {
             throw RPCErrorObject(code: .alreadyExists, message: "port \(params.name) exists", data: RPCErrorData(parameter: "name"))
         }
+        // The name is taken from here: a second port_add of it meanwhile is try_again.
+        try claim(portName: params.name, for: "add")
+        defer { busyPorts.remove(params.name) }
         let socketPath = settings.portsDirectory + "/" + params.name + ".sock"
         guard socketPath.utf8.count < 108 else {
             throw APIError.invalidParams("the socket path \(socketPath) is longer than a Unix socket address allows", parameter: "name")
@@ -163,23 +202,23 @@ extension VDPAController {
         try FileSystem.createDirectory(settings.portsDirectory, mode: 0o755)
         let port = VhostUserPort(name: params.name, socketPath: socketPath, socketGroup: settings.portsGroup, opener: vhostOpener)
         if let device = params.device, let path {
-            try port.attach(device: device, path: path)
+            try await Self.offActor { _ = try port.attach(device: device, path: path) }
         }
         let record = PortRecord(name: params.name, device: params.device, socketPath: socketPath)
         do {
             try port.start()
             try noteBackend(of: port, record: record)
         } catch {
-            port.stop()
+            try? await Self.offActor { port.stop() }
             throw error
         }
         ports[params.name] = port
         return Self.portInfo(port, record: portRecords[params.name])
     }
 
-    public func deletePort(_ params: PortNameParams) throws -> PortDelResult {
+    public func deletePort(_ params: PortNameParams) async throws -> PortDelResult {
         let port = try requirePort(params.name)
-        port.stop()
+        try await portWork(port, "delete") { port.stop() }
         heldDevices = heldDevices.filter { $0.value.port != params.name }
         recordsVersion &+= 1
         ports[params.name] = nil
@@ -206,10 +245,10 @@ extension VDPAController {
             let path = try await vhostPath(ofDevice: device, parameter: "device")
             let status = port.status
             let refusalsOf = Self.moveRefusals(status, device: device, hostName: hostName)
-            timings = try recordingBackend(of: port) { try port.attach(device: device, path: path, check: refusalsOf) }
+            timings = try await recordingBackend(of: port) { try await portWork(port, "attach") { try port.attach(device: device, path: path, check: refusalsOf) } }
             record.device = device
         case (nil, true):
-            port.detach()
+            try await portWork(port, "detach") { port.detach() }
             record.device = nil
         default:
             throw APIError.invalidParams("give either device or detach true", parameter: "device")
@@ -222,7 +261,7 @@ extension VDPAController {
 
     /// The check a device must pass to take over running rings: the same as for a saved
     /// state (features the driver negotiated, queue count, queue sizes, SUSPEND).
-    static func moveRefusals(_ status: PortStatus, device: String, hostName: String) -> (PortBackendSnapshot) throws -> Void {
+    static func moveRefusals(_ status: PortStatus, device: String, hostName: String) -> @Sendable (PortBackendSnapshot) throws -> Void {
         guard let features = status.runningFeatures, let current = status.backend else { return { _ in } }
         let type = VirtioDeviceType(rawValue: status.runningDeviceType ?? 1)
         let running = VirtqueueStateDocument(

@@ -65,7 +65,7 @@ extension VDPAController {
 
     /// Suspends the device (held for a port), reads every ring's position and the device
     /// state, and stores it before answering.
-    public func saveVirtqueueState(_ params: VqStateSaveParams) throws -> VqStateInfo {
+    public func saveVirtqueueState(_ params: VqStateSaveParams) async throws -> VqStateInfo {
         let name = params.name ?? "\(params.device)-\(Self.compactTimestamp(Date()))"
         try Self.validateStateName(name, parameter: params.name == nil ? "device" : "name")
         // Refused before the device is suspended, not after.
@@ -75,7 +75,8 @@ extension VDPAController {
                                  data: RPCErrorData(parameter: "device"))
         }
         let takenAt = Timestamp.string(Date())
-        var capture = try port.capture(resume: params.resume ?? false)
+        let resume = params.resume ?? false
+        var capture = try await portWork(port, "save") { try port.capture(resume: resume) }
         let deviceType = VirtioDeviceType(rawValue: capture.deviceType)
         let document = VirtqueueStateDocument(
             name: name, host: hostName, takenAt: takenAt, vdpadVersion: settings.version,
@@ -151,10 +152,15 @@ extension VDPAController {
             VirtqueueStateDocument.ControlState(mac: $0.macAddress?.description, mtu: $0.mtu.map(Int.init),
                                                maxVirtqueuePairs: $0.maxVirtqueuePairs.map(Int.init), linkUp: nil)
         }
+        // The port is busy from staging to launch: no other change of its device in between.
+        try claim(port, for: "restore")
+        defer { busyPorts.remove(portName) }
         // Open, check (every reason at once) and prepare the target; nothing runs on it yet.
-        let staged = try port.stage(device: params.device, path: path) { facts in
-            try Self.requireRestorable(document, onto: params.device, facts: facts, deviceType: info?.deviceType ?? document.deviceType,
-                                       control: targetControl, what: "take state \(params.name)")
+        let device = params.device, stateName = params.name, deviceType = info?.deviceType ?? document.deviceType
+        let staged = try await Self.offActor {
+            try port.stage(device: device, path: path) { facts in
+                try Self.requireRestorable(document, onto: device, facts: facts, deviceType: deviceType, control: targetControl, what: "take state \(stateName)")
+            }
         }
         // Replay what the driver set before the device runs: the MAC it was given.
         var replayed: [String] = []
@@ -166,7 +172,7 @@ extension VDPAController {
             replayed.append("mac")
         }
         let bases = Dictionary(document.queues.map { ($0.index, $0.base) }) { first, _ in first }
-        timings.append(try recordingBackend(of: port) { try port.launch(staged, bases: bases) })
+        timings.append(try await recordingBackend(of: port) { try await Self.offActor { try port.launch(staged, bases: bases) } })
         if var record = portRecords[portName] {
             record.device = params.device
             try noteBackend(of: port, record: record)

@@ -65,6 +65,8 @@ public actor VDPAController {
     var ports: [String: VhostUserPort] = [:]
     var portRecords: [String: PortRecord] = [:]
     var portsStarted = false
+    /// Ports whose device work (attach, move, save, restore) is under way off the actor.
+    var busyPorts: Set<String> = []
     /// The devices ports hold, by device name (kept by `noteBackend`).
     var heldDevices: [String: HeldDeviceInfo] = [:]
 
@@ -88,6 +90,9 @@ public actor VDPAController {
     }
 
     // MARK: Reconcile
+
+    /// A round trip through the controller, and nothing else: the watchdog's proof that it answers.
+    public func ping() {}
 
     /// Brings the records and the kernel into agreement at start (see ``ReconcileReport``).
     @discardableResult

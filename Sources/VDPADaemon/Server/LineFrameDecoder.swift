@@ -11,15 +11,15 @@ public struct RequestTooLargeError: Error, Hashable, Sendable {
 ///
 /// Each byte is searched for the newline once, however the line is cut into reads: the work
 /// is linear in the bytes received, not in the bytes times the reads.
-struct LineFrameDecoder: ByteToMessageDecoder {
-    typealias InboundOut = ByteBuffer
-    let maximumLength: Int
+package struct LineFrameDecoder: ByteToMessageDecoder {
+    package typealias InboundOut = ByteBuffer
+    package let maximumLength: Int
     /// How many readable bytes were already searched without finding a newline.
     private var searched = 0
 
-    init(maximumLength: Int) { self.maximumLength = maximumLength }
+    package init(maximumLength: Int) { self.maximumLength = maximumLength }
 
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+    package mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         let view = buffer.readableBytesView
         guard let newline = view[(view.startIndex + min(searched, view.count))...].firstIndex(of: UInt8(ascii: "\n")) else {
             searched = view.count
@@ -39,10 +39,12 @@ struct LineFrameDecoder: ByteToMessageDecoder {
         return .continue
     }
 
-    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+    package mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
         while try decode(context: context, buffer: &buffer) == .continue {}
         // A last request without its newline, from a client that half-closed after writing.
-        if buffer.readableBytes > 0, let line = buffer.readSlice(length: buffer.readableBytes) {
+        let view = buffer.readableBytesView
+        let length = view.last == UInt8(ascii: "\r") ? view.count - 1 : view.count
+        if length > 0, let line = buffer.readSlice(length: length) {
             context.fireChannelRead(wrapInboundOut(line))
         }
         return .needMoreData

@@ -1,18 +1,27 @@
 import Logging
 import ServiceLifecycle
+import Synchronization
 import VDPASystem
 
-/// Tells systemd (Type=notify) that vdpad is ready once the socket listens, pings
-/// the watchdog at half its interval, and says STOPPING=1 on shutdown.
+/// Tells systemd (Type=notify) that vdpad is ready once the socket listens, pings the
+/// watchdog while the controller answers, and says STOPPING=1 on shutdown.
+///
+/// The ping is not a timer alone: a probe task makes a round trip through the controller
+/// (`probe`) again and again, and a ping goes out only when the last round trip ended less
+/// than half the watchdog interval ago. A controller that is stuck (a call that never
+/// returns, a deadlock) stops the pings, and systemd restarts vdpad after `WatchdogSec`.
 public final class SystemdNotifyService: Service {
     private let notifier: ServiceNotifier
     private let watchdogInterval: Duration?
+    private let probe: @Sendable () async -> Void
     private let logger: Logger
     private let ready = AsyncStream<Void>.makeStream()
 
-    public init(environment: [String: String], logger: Logger) {
+    /// - Parameter probe: a round trip through what must keep answering (the controller).
+    public init(environment: [String: String], logger: Logger, probe: @escaping @Sendable () async -> Void) {
         notifier = ServiceNotifier(environment: environment)
         watchdogInterval = ServiceNotifier.watchdogInterval(environment: environment)
+        self.probe = probe
         self.logger = logger
     }
 
@@ -25,6 +34,18 @@ public final class SystemdNotifyService: Service {
             break
         }
         if let watchdogInterval {
+            let answers = LastAnswer()
+            let probe = self.probe
+            // Unstructured: a probe stuck in the controller must not hold up the shutdown.
+            let prober = Task {
+                while !Task.isCancelled {
+                    await probe()
+                    answers.instant.withLock { $0 = .now }
+                    try? await Task.sleep(for: watchdogInterval / 4)
+                }
+            }
+            defer { prober.cancel() }
+            var silentBefore = false
             // The sleep ends early on SIGTERM, so that stopping never waits for a ping.
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 do {
@@ -32,7 +53,16 @@ public final class SystemdNotifyService: Service {
                 } catch {
                     break
                 }
-                send(["WATCHDOG=1"])
+                let silence = ContinuousClock.now - answers.instant.withLock { $0 }
+                if silence < watchdogInterval / 2 {
+                    send(["WATCHDOG=1"])
+                    if silentBefore { logger.notice("The controller answers again; watchdog pings resume") }
+                    silentBefore = false
+                } else {
+                    logger.error("The controller has not answered; no watchdog ping (systemd restarts vdpad when WatchdogSec passes)",
+                                 metadata: ["silent_s": "\(silence.components.seconds)"])
+                    silentBefore = true
+                }
             }
         } else {
             try? await gracefulShutdown()
@@ -50,4 +80,9 @@ public final class SystemdNotifyService: Service {
             logger.warning("sd_notify failed", metadata: ["error": "\(error)"])
         }
     }
+}
+
+/// When the probe last came back.
+private final class LastAnswer: Sendable {
+    let instant = Mutex(ContinuousClock.now)
 }
