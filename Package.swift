@@ -232,7 +232,7 @@ let package = Package(
             dependencies: ["VDPACtl", "VDPATestSupport", "VDPAClient", "VDPADaemon", "VDPARPC", "VirtioModel", "VDPANetlink"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "VhostUserTests", dependencies: ["VhostUser", "VDPAPorts", "VDPASystem", "VDPAVhostTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "VhostUserTests", dependencies: ["VhostUser", "VDPAPorts", "VDPASystem", "VDPAVhost", "VDPAVhostTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "VDPAVhostTests", dependencies: ["VDPAVhost", "CVhostUAPI"], swiftSettings: swiftSettings),
         .testTarget(
             name: "LabTests",

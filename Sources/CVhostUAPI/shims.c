@@ -96,4 +96,4 @@ int CVhost_eventfd(unsigned int initial, int flags) { return eventfd(initial, fl
 const int CVhost_EFD_CLOEXEC = EFD_CLOEXEC;
 const int CVhost_EFD_NONBLOCK = EFD_NONBLOCK;
 
-int CVhost_memfd_create(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
+int CVhost_memfd_create(const char *name) { return memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING); }

@@ -32,7 +32,8 @@ public struct Daemon: Sendable {
             kernel: kernel, store: store,
             settings: .init(restoreOnStart: configuration.restoreOnStart, socketPath: configuration.socketPath,
                             stateDirectory: configuration.stateDirectory, version: vdpadVersion,
-                            portsDirectory: configuration.portsDirectory, portsGroup: configuration.portsGroup),
+                            portsDirectory: configuration.portsDirectory, portsGroup: configuration.portsGroup,
+                            portMemoryLimit: configuration.portMemoryLimit),
             policy: policy, vhostOpener: vhostOpener, logger: logger)
         try await controller.reconcile()
         await controller.startPorts()
@@ -40,7 +41,10 @@ public struct Daemon: Sendable {
         let server = RPCServer(
             settings: .init(socketPath: configuration.socketPath, socketMode: configuration.socketMode,
                             socketGroup: configuration.socketGroup, maximumRequestBytes: configuration.maximumRequestBytes,
-                            idleTimeout: .seconds(Int64(configuration.clientIdleTimeoutSeconds))),
+                            idleTimeout: .seconds(Int64(configuration.clientIdleTimeoutSeconds)),
+                            authorization: try configuration.authorization(),
+                            maximumConnectionsPerUser: configuration.maximumConnectionsPerUser,
+                            maximumSubscriptionsPerUser: configuration.maximumSubscriptionsPerUser),
             dispatcher: RPCDispatcher(controller: controller), events: controller.events, logger: logger,
             onListening: { notify.markReady() })
         let reconciler = ReconcileService(controller: controller, kernel: kernel,

@@ -12,8 +12,13 @@ final class ConsumerMemoryRegion: @unchecked Sendable {
     /// Where the consumer has it mapped (the addresses of its SET_VRING_ADDR).
     let consumerAddress: UInt64
     let mapping: MappedFile
+    /// The file is sealed against shrinking: the mapping cannot lose pages under a reader.
+    let sealed: Bool
 
-    init(guestPhysicalAddress: UInt64, size: UInt64, consumerAddress: UInt64, mapping: MappedFile) {
+    /// The caller checked that neither `guestPhysicalAddress + size` nor `consumerAddress + size`
+    /// overflows (``VhostUserPort``'s SET_MEM_TABLE).
+    init(guestPhysicalAddress: UInt64, size: UInt64, consumerAddress: UInt64, mapping: MappedFile, sealed: Bool = false) {
+        self.sealed = sealed
         self.guestPhysicalAddress = guestPhysicalAddress
         self.size = size
         self.consumerAddress = consumerAddress
@@ -203,16 +208,27 @@ final class HardwareBackend {
 
     /// Replaces the IOTLB mappings with `regions` (IOVA = guest physical address).
     func map(_ regions: [ConsumerMemoryRegion]) throws(VhostError) {
-        let batch = backendFeatures.contains(.iotlbBatch)
-        var messages: [IOTLBMessage] = batch ? [.batchBegin()] : []
-        messages += mapped.map { IOTLBMessage.invalidate(iova: IOVA($0.iova), size: $0.size) }
-        messages += regions.map {
+        let messages = mapped.map { IOTLBMessage.invalidate(iova: IOVA($0.iova), size: $0.size) } + regions.map {
             IOTLBMessage.update(iova: IOVA($0.guestPhysicalAddress), size: $0.size, userAddress: $0.mapping.userAddress, permission: .readWrite)
         }
-        if batch { messages.append(.batchEnd()) }
         mapped = []
-        try device.send(messages)
+        try sendBatched(messages)
         mapped = regions.map { ($0.guestPhysicalAddress, $0.size) }
+    }
+
+    /// Sends IOTLB messages, as one batch when the device takes batches (VHOST_BACKEND_F_IOTLB_BATCH).
+    private func sendBatched(_ messages: [IOTLBMessage]) throws(VhostError) {
+        let batch = backendFeatures.contains(.iotlbBatch)
+        try device.send(batch ? [.batchBegin()] + messages + [.batchEnd()] : messages)
+    }
+
+    /// Removes every IOTLB mapping (VHOST_IOTLB_INVALIDATE): the kernel unpins the consumer's
+    /// pages. Best effort: a device that refuses still drops them when it is closed.
+    func unmapAll() {
+        guard !mapped.isEmpty else { return }
+        let messages = mapped.map { IOTLBMessage.invalidate(iova: IOVA($0.iova), size: $0.size) }
+        mapped = []
+        try? sendBatched(messages)
     }
 
     /// VHOST_VDPA_SUSPEND: the device stops at a clean point; every used descriptor is

@@ -58,6 +58,25 @@ public struct PortStatus: Sendable, Hashable {
     public var runningFeatures: VirtioFeatures?
     public var runningDeviceType: UInt32?
     public var queueSizes: [Int: Int]
+    /// Connections refused because their peer was not the allowed consumer.
+    public var refusedConsumers: Int = 0
+}
+
+/// Who may connect to a port besides root: a VMM whose uid is `uid`, or whose groups
+/// (its primary group and those the group database gives its user) include `gid`.
+public struct AllowedConsumer: Sendable, Hashable {
+    public var uid: UInt32?
+    public var gid: UInt32?
+    public init(uid: UInt32?, gid: UInt32?) {
+        self.uid = uid
+        self.gid = gid
+    }
+
+    public func admits(_ peer: PeerCredentials) -> Bool {
+        if peer.uid == 0 || peer.uid == uid { return true }
+        guard let gid else { return false }
+        return PeerIdentity.groups(of: peer).contains(gid)
+    }
 }
 
 /// A port: a vhost-user socket one consumer (a VMM) connects to, answered by vdpad itself,
@@ -105,6 +124,13 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
     private var lastOffer: VirtioFeatures?
 
     // Serving.
+    /// The most guest memory (bytes, all regions together) a consumer may give the port: what
+    /// the device pins of it is at most this.
+    public let memoryLimit: UInt64
+    public static let defaultMemoryLimit: UInt64 = 64 << 30
+    public let allowedConsumer: AllowedConsumer?
+    private let onRefusal: @Sendable (PeerCredentials?) -> Void
+    private var refusedConsumers = 0
     private var listener: UnixListeningSocket?
     private var connection: VhostUserBackendConnection?
     private var stopped = false
@@ -122,7 +148,16 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
     /// The group of the socket file (nil: the daemon's): QEMU under libvirt runs as its own user.
     private let socketGroup: String?
 
-    public init(name: String, socketPath: String, socketGroup: String? = nil, opener: any VhostVDPAOpening) {
+    /// - Parameters:
+    ///   - allowedConsumer: who may connect besides root (nil: whoever the socket lets in).
+    ///   - onRefusal: told of each connection refused for its peer (for the log).
+    ///   - memoryLimit: the most guest memory a consumer may map through the port.
+    public init(name: String, socketPath: String, socketGroup: String? = nil, allowedConsumer: AllowedConsumer? = nil,
+                memoryLimit: UInt64 = defaultMemoryLimit,
+                onRefusal: @escaping @Sendable (PeerCredentials?) -> Void = { _ in }, opener: any VhostVDPAOpening) {
+        self.memoryLimit = memoryLimit
+        self.allowedConsumer = allowedConsumer
+        self.onRefusal = onRefusal
         self.socketGroup = socketGroup
         self.name = name
         self.socketPath = socketPath
@@ -157,6 +192,16 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
                 if locked({ stopped }) { return }
                 Thread.sleep(forTimeInterval: 0.05)
                 continue
+            }
+            // The peer as the kernel recorded it at connect(2) (SO_PEERCRED).
+            if let allowedConsumer {
+                let peer = try? PeerIdentity.credentials(ofSocket: accepted.fileDescriptor)
+                guard let peer, allowedConsumer.admits(peer) else {
+                    accepted.close()
+                    locked { refusedConsumers += 1 }
+                    onRefusal(peer)
+                    continue
+                }
             }
             let connection = VhostUserBackendConnection(socket: accepted, handler: self)
             let refused: Bool = locked {
@@ -303,7 +348,7 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
             return PortStatus(state: state, consumerConnected: connected, consumerFeatures: consumerFeatures, memoryRegions: regions.count,
                               queues: queues.keys.sorted(), driverOK: driverOK, backend: backendSnapshot(),
                               runningFeatures: backend?.running == true ? backend?.negotiatedFeatures : nil, runningDeviceType: backend?.deviceType,
-                              queueSizes: queues.filter { $0.value.addresses != nil }.mapValues { Int($0.size) })
+                              queueSizes: queues.filter { $0.value.addresses != nil }.mapValues { Int($0.size) }, refusedConsumers: refusedConsumers)
         }
     }
 
@@ -458,14 +503,30 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
             let count = backend?.queueCount ?? 2
             return .u64(UInt64(max(1, count / 2)))
         case .setMemoryTable(let described):
+            guard described.count == fds.count else {
+                throw PortError(kind: .consumer, message: "port \(name): \(described.count) memory regions with \(fds.count) file descriptors")
+            }
+            // Every bound before anything is mapped: sizes, no address range past 2^64, the limit.
+            var total: UInt64 = 0
+            for region in described {
+                guard region.size > 0, region.size <= UInt64(Int.max),
+                      !region.guestPhysicalAddress.addingReportingOverflow(region.size).overflow,
+                      !region.userAddress.addingReportingOverflow(region.size).overflow else {
+                    throw PortError(kind: .consumer, message: "port \(name): memory region of \(region.size) bytes at 0x\(String(region.guestPhysicalAddress, radix: 16))")
+                }
+                let (sum, overflow) = total.addingReportingOverflow(region.size)
+                guard !overflow, sum <= memoryLimit else {
+                    throw PortError(kind: .consumer, message: "port \(name): the consumer's memory is over the port's limit of \(memoryLimit) bytes")
+                }
+                total = sum
+            }
             var mapped: [ConsumerMemoryRegion] = []
             for (region, fd) in zip(described, fds) {
-                guard region.size > 0, region.size <= UInt64(Int.max) else {
-                    throw PortError(kind: .consumer, message: "port \(name): memory region of size \(region.size)")
-                }
+                // Sealed before it is mapped, where the file allows it (QEMU's and DPDK's memfds do).
+                let sealed = MappedFile.sealAgainstShrinking(fileDescriptor: fd.rawValue)
                 let mapping = try MappedFile(fileDescriptor: fd.rawValue, offset: region.mmapOffset, length: Int(region.size))
                 mapped.append(ConsumerMemoryRegion(guestPhysicalAddress: region.guestPhysicalAddress, size: region.size,
-                                                   consumerAddress: region.userAddress, mapping: mapping))
+                                                   consumerAddress: region.userAddress, mapping: mapping, sealed: sealed))
             }
             if let backend, backend.running { try backend.map(mapped) }
             regions = mapped
@@ -588,9 +649,12 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
         return Int(raw)
     }
 
+    /// Forgets the consumer: the device stops, its IOTLB mappings of the consumer's memory go
+    /// (the kernel unpins the pages), then vdpad's own mappings.
     private func resetConsumer() {
         consumerGeneration &+= 1
         backend?.stop()
+        backend?.unmapAll()
         regions = []
         queues = [:]
         consumerFeatures = nil

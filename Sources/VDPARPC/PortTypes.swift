@@ -6,10 +6,17 @@ public struct PortAddParams: Codable, Hashable, Sendable {
     public var name: String
     /// The vDPA device (bound to vhost_vdpa) that backs the port; none: attach later with `port_set`.
     public var device: String?
-    public init(name: String, device: String? = nil) {
+    /// The only user (name or uid) whose VMM may connect, besides root.
+    public var consumerUser: String?
+    /// The only group (name or gid) whose members' VMMs may connect, besides root.
+    public var consumerGroup: String?
+    public init(name: String, device: String? = nil, consumerUser: String? = nil, consumerGroup: String? = nil) {
         self.name = name
         self.device = device
+        self.consumerUser = consumerUser
+        self.consumerGroup = consumerGroup
     }
+    private enum CodingKeys: String, CodingKey { case name, device, consumerUser = "consumer_user", consumerGroup = "consumer_group" }
 }
 
 public struct PortNameParams: Codable, Hashable, Sendable {
@@ -32,7 +39,9 @@ public struct PortSetParams: Codable, Hashable, Sendable {
 
 /// A port as the API shows it.
 public struct PortInfo: Codable, Hashable, Sendable {
-    private enum CodingKeys: String, CodingKey { case state, name, socket, device, consumer, backend, timingsUs = "timings_us" }
+    private enum CodingKeys: String, CodingKey {
+        case state, name, socket, device, allowedConsumer = "allowed_consumer", consumer, backend, timingsUs = "timings_us"
+    }
     /// `waiting`: no consumer; `configuring`: a consumer is setting up its rings; `running`: the
     /// backend processes the rings; `suspended`: stopped at a clean point (state saved or being
     /// moved); `detached`: a consumer is set up but no backend device is attached.
@@ -40,11 +49,27 @@ public struct PortInfo: Codable, Hashable, Sendable {
     public var name: String
     public var socket: String
     public var device: String?
+    /// Who may connect (nil: whoever the socket's mode and group let in).
+    public var allowedConsumer: AllowedConsumer?
     public var consumer: ConsumerInfo?
     public var backend: BackendInfo?
     /// `port_set` that moved running rings to another device: microseconds per step, `pause`
     /// being suspend-to-DRIVER_OK (the datapath's interruption).
     public var timingsUs: [String: Int]?
+
+    /// The user and group whose VMMs may connect to the port (root always may); a VMM of
+    /// another uid is disconnected at once, and counted in `refused`.
+    public struct AllowedConsumer: Codable, Hashable, Sendable {
+        public var uid: UInt32?
+        public var gid: UInt32?
+        /// Connections refused since the port was served.
+        public var refused: Int
+        public init(uid: UInt32?, gid: UInt32?, refused: Int) {
+            self.uid = uid
+            self.gid = gid
+            self.refused = refused
+        }
+    }
 
     public struct ConsumerInfo: Codable, Hashable, Sendable {
         public var features: FeatureList?
@@ -88,7 +113,9 @@ public struct PortInfo: Codable, Hashable, Sendable {
         }
     }
 
-    public init(state: String, name: String, socket: String, device: String?, consumer: ConsumerInfo?, backend: BackendInfo?, timingsUs: [String: Int]? = nil) {
+    public init(state: String, name: String, socket: String, device: String?, allowedConsumer: AllowedConsumer? = nil, consumer: ConsumerInfo?, backend: BackendInfo?,
+                timingsUs: [String: Int]? = nil) {
+        self.allowedConsumer = allowedConsumer
         self.timingsUs = timingsUs
         self.state = state
         self.name = name

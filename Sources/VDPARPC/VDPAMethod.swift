@@ -75,5 +75,41 @@ public enum VDPAMethod: String, CaseIterable, Sendable, Codable {
     }
 }
 
+/// What a caller may do, from its peer credentials (see Documentation/api.md, "Who may call").
+public enum RPCAccess: Int, Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// Nothing: every call is `permission_denied`.
+    case none
+    /// The methods that change nothing.
+    case read
+    /// Every method.
+    case admin
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+    public var description: String {
+        switch self {
+        case .none: "none"
+        case .read: "read"
+        case .admin: "admin"
+        }
+    }
+}
+
+extension VDPAMethod {
+    /// What a caller needs to call the method: `read` for those that change nothing in vdpad,
+    /// the kernel or a device; `admin` for the rest, and for `dev_vstats_get`, which the kernel
+    /// itself keeps for CAP_NET_ADMIN (the vdpa family marks DEV_VSTATS_GET GENL_ADMIN_PERM).
+    public var requiredAccess: RPCAccess {
+        switch self {
+        case .rpcMethods, .daemonStatus, .mgmtdevList, .devList, .devGet, .devConfigGet, .profileList, .profileGet,
+             .capsExport, .compatCheck, .compatBaseline, .quirkList, .quirkTest, .portList, .portGet,
+             .vqStateList, .vqStateGet, .vqStateExport, .eventsSubscribe:
+            .read
+        case .devAdd, .devDel, .devSet, .devBind, .devVstatsGet, .profileAdd, .profileDel, .portAdd, .portDel, .portSet,
+             .vqStateSave, .vqStateImport, .vqStateRestore, .vqStateDel:
+            .admin
+        }
+    }
+}
+
 /// The method name of pushed event notifications.
 public let vdpadEventNotificationMethod = "event"

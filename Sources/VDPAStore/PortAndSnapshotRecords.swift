@@ -11,11 +11,16 @@ public struct PortRecord: Codable, Hashable, Sendable {
     /// that device's management device: what the capabilities document reports.
     public var backendFeatures: Int64?
     public var managementDevice: String?
+    /// The uid and gid whose VMMs may connect (nil: any the socket lets in).
+    public var consumerUID: Int64?
+    public var consumerGID: Int64?
     public var createdAt: Date
     public var updatedAt: Date
 
     public init(name: String, device: String?, socketPath: String, backendFeatures: Int64? = nil, managementDevice: String? = nil,
-                createdAt: Date = Date(), updatedAt: Date = Date()) {
+                consumerUID: Int64? = nil, consumerGID: Int64? = nil, createdAt: Date = Date(), updatedAt: Date = Date()) {
+        self.consumerUID = consumerUID
+        self.consumerGID = consumerGID
         self.name = name
         self.device = device
         self.socketPath = socketPath

@@ -96,6 +96,12 @@ public final class StateStore: Sendable {
                 table.column("createdAt", .datetime).notNull()
             }
         }
+        migrator.registerMigration("5-port-consumer") { db in
+            try db.alter(table: "port") { table in
+                table.add(column: "consumerUID", .integer)
+                table.add(column: "consumerGID", .integer)
+            }
+        }
         return migrator
     }
 

@@ -71,11 +71,15 @@ public enum FileSystem {
     }
 
     /// Creates a directory and its missing parents.
+    ///
+    /// A directory it creates gets `mode` exactly, whatever the umask (vdpad's unit has
+    /// `UMask=0077`, which would make a ports directory that the VMMs' group cannot reach);
+    /// directories that exist are left as they are.
     public static func createDirectory(_ path: String, mode: UInt32 = 0o755) throws {
         var current = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
             current += "/" + component
-            try system_mkdir(current, mode_t(mode))
+            if try system_mkdir(current, mode_t(mode)) { try system_chmod(current, mode_t(mode)) }
         }
     }
 
@@ -117,4 +121,29 @@ public enum SocketOptions {
     public static func enable(fd: Int32, level: Int32, option: Int32) throws {
         try system_setsockopt(fd, level, option, 1)
     }
+}
+
+/// Who is at the other end of a Unix socket, and which groups count as theirs.
+public enum PeerIdentity {
+    /// The peer of a connected Unix socket (SO_PEERCRED: the process that connected).
+    public static func credentials(ofSocket fd: Int32) throws -> PeerCredentials { try system_peerCredentials(fd) }
+
+    /// The groups of `credentials`: the connecting process's primary group, and every group the
+    /// group database lists its user in (getgrouplist(3)).
+    public static func groups(of credentials: PeerCredentials) -> Set<UInt32> {
+        Set(system_groups(ofUID: credentials.uid, primary: credentials.gid) ?? []).union([credentials.gid])
+    }
+
+    /// A group's ID, from its name or its number.
+    public static func groupID(_ text: String) -> UInt32? {
+        system_groupID(named: text) ?? UInt32(text)
+    }
+
+    /// A user's ID, from their name or their number.
+    public static func userID(_ text: String) -> UInt32? {
+        system_userID(named: text) ?? UInt32(text)
+    }
+
+    /// The effective uid of this process.
+    public static var processUID: UInt32 { system_effectiveUID() }
 }

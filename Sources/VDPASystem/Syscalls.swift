@@ -78,10 +78,12 @@ func system_listDirectory(_ path: String) throws -> [String] {
     return names.sorted()
 }
 
-func system_mkdir(_ path: String, _ mode: mode_t) throws {
-    if mkdir(path, mode) != 0 && errno != EEXIST {
-        throw SystemError(errno: errno, operation: "mkdir", path: path)
-    }
+/// Creates a directory; returns false when it existed.
+@discardableResult
+func system_mkdir(_ path: String, _ mode: mode_t) throws -> Bool {
+    if mkdir(path, mode) == 0 { return true }
+    if errno == EEXIST { return false }
+    throw SystemError(errno: errno, operation: "mkdir", path: path)
 }
 
 func system_unlink(_ path: String) throws {
@@ -106,6 +108,13 @@ func system_groupID(named name: String) -> gid_t? {
     guard let entry = getgrnam(name) else { return nil }
     return entry.pointee.gr_gid
 }
+
+func system_userID(named name: String) -> uid_t? {
+    guard let entry = getpwnam(name) else { return nil }
+    return entry.pointee.pw_uid
+}
+
+func system_effectiveUID() -> uid_t { geteuid() }
 
 func system_socket(_ domain: Int32, _ type: Int32, _ proto: Int32) throws -> Int32 {
     try retryingOnInterrupt("socket") { socket(domain, type | Int32(SOCK_CLOEXEC.rawValue), proto) }
@@ -448,4 +457,57 @@ func system_limitAllocatorArenas(_ count: Int32) {
 /// malloc_trim(0): gives free heap pages of every arena back to the kernel.
 func system_trimAllocator() {
     _ = glibc_malloc_trim(0)
+}
+
+/// `struct ucred` (Glibc hides it behind _GNU_SOURCE): what SO_PEERCRED reports.
+public struct PeerCredentials: Sendable, Hashable {
+    public var pid: Int32
+    public var uid: UInt32
+    public var gid: UInt32
+    public init(pid: Int32, uid: UInt32, gid: UInt32) {
+        self.pid = pid
+        self.uid = uid
+        self.gid = gid
+    }
+}
+
+/// The peer of a connected Unix socket, as the kernel recorded it at `connect(2)`
+/// (`getsockopt(SO_PEERCRED)`, unix(7)).
+func system_peerCredentials(_ fd: Int32) throws -> PeerCredentials {
+    var credentials = PeerCredentials(pid: 0, uid: UInt32.max, gid: UInt32.max)
+    var length = socklen_t(MemoryLayout<PeerCredentials>.size)
+    // SAFETY: PeerCredentials has the layout of struct ucred (three 32-bit fields); the kernel
+    // writes at most `length` bytes into it.
+    _ = try retryingOnInterrupt("getsockopt SO_PEERCRED") { getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) }
+    return credentials
+}
+
+/// The groups the group database gives `uid` (getgrouplist(3)), with `primary`: nil when
+/// the uid has no passwd entry.
+func system_groups(ofUID uid: UInt32, primary: UInt32) -> [UInt32]? {
+    var entry = passwd()
+    var result: UnsafeMutablePointer<passwd>?
+    var buffer = [CChar](repeating: 0, count: 4096)
+    guard getpwuid_r(uid, &entry, &buffer, buffer.count, &result) == 0, result != nil, let name = entry.pw_name else { return nil }
+    var count: Int32 = 64
+    while true {
+        var groups = [gid_t](repeating: 0, count: Int(count))
+        let wanted = count
+        if getgrouplist(name, primary, &groups, &count) >= 0 { return Array(groups.prefix(Int(count))) }
+        // Too small: `count` now holds the size needed.
+        guard count > wanted, count <= 65536 else { return [primary] }
+    }
+}
+
+// fcntl(2) file seals (linux/fcntl.h; Glibc exports them only under _GNU_SOURCE).
+private let fcntlAddSeals: Int32 = 1024 + 9      // F_ADD_SEALS
+private let fcntlGetSeals: Int32 = 1024 + 10     // F_GET_SEALS
+private let sealShrink: Int32 = 0x0002           // F_SEAL_SHRINK
+
+/// Seals `fd` against shrinking (`F_ADD_SEALS F_SEAL_SHRINK`, memfd_create(2)); true when it
+/// is sealed so afterwards, because the seal was added or was there already.
+func system_sealAgainstShrinking(_ fd: Int32) -> Bool {
+    if fcntl(fd, fcntlAddSeals, sealShrink) == 0 { return true }
+    let seals = fcntl(fd, fcntlGetSeals)
+    return seals >= 0 && seals & sealShrink != 0
 }

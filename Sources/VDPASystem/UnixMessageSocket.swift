@@ -42,6 +42,11 @@ public final class MappedFile: @unchecked Sendable {
 
     deinit { system_munmap(address, length: length) }
 
+    /// Seals the file against shrinking (a memfd created with MFD_ALLOW_SEALING, as QEMU's and
+    /// DPDK's are): afterwards no part of a mapping of it can vanish under the reader (SIGBUS).
+    /// False when the file cannot be sealed (not a memfd, or sealing not allowed).
+    public static func sealAgainstShrinking(fileDescriptor: Int32) -> Bool { system_sealAgainstShrinking(fileDescriptor) }
+
     /// The address as vhost IOTLB messages carry it (`uaddr`).
     public var userAddress: UInt64 { UInt64(UInt(bitPattern: address)) }
 }

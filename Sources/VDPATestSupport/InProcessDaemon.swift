@@ -24,7 +24,7 @@ public final class InProcessDaemon: Sendable {
                 resyncInterval: Int = 3600, idleTimeout: Int = 300, maximumRequestBytes: Int = 1 << 20,
                 profilesDirectory: String? = nil, quirksDirectory: String? = nil,
                 vhostOpener: any VhostVDPAOpening = FakeVhostOpener(),
-                logLevel: Logger.Level = .warning) async throws {
+                logLevel: Logger.Level = .warning, configure: (inout DaemonConfiguration) -> Void = { _ in }) async throws {
         let directory = stateDirectory ?? Self.temporaryDirectory()
         self.stateDirectory = directory
         // Unix socket paths are limited to 107 bytes: keep the socket short.
@@ -40,6 +40,7 @@ public final class InProcessDaemon: Sendable {
         configuration.profilesDirectory = profilesDirectory ?? directory + "/profiles.d"
         configuration.quirksDirectory = quirksDirectory ?? directory + "/quirks.d"
         configuration.portsDirectory = directory + "/ports"
+        configure(&configuration)
         var logger = Logger(label: "vdpad-test")
         logger.logLevel = logLevel
         let daemon = try await Daemon(configuration: configuration, kernel: kernel, environment: [:], shutdownSignals: [],

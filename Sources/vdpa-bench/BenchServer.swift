@@ -50,7 +50,7 @@ struct CannedReplies: RPCLineHandling {
     let replies: [String: [UInt8]]
     private static let methodKey = Array(#""method":""#.utf8)
 
-    func handle(line: [UInt8]) async -> RPCDispatchOutcome {
+    func handle(line: [UInt8], caller: RPCCaller, authorization: RPCAuthorization?) async -> RPCDispatchOutcome {
         guard let start = Self.range(of: Self.methodKey, in: line)?.upperBound,
               let end = line[start...].firstIndex(of: UInt8(ascii: "\"")),
               let reply = replies[String(decoding: line[start..<end], as: UTF8.self)] else {

@@ -45,6 +45,7 @@ struct VDPADCommand: AsyncParsableCommand {
             if let restoreOnStart { settings.restoreOnStart = restoreOnStart }
             if let resyncInterval { try settings.set("resync_interval", String(resyncInterval)) }
             if let logLevel { try settings.set("log_level", logLevel) }
+            _ = try settings.authorization()
         } catch let error as DaemonConfiguration.ParseError {
             throw ValidationError(error.description)
         } catch let error as DaemonConfiguration.ValueError {

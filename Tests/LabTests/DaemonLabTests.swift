@@ -118,6 +118,36 @@ extension LabTests {
             #expect(try await daemon.stop() == 0)
         }
 
+        /// Clients of other uids over the real socket of the real binary: what their groups allow,
+        /// decided from SO_PEERCRED; nothing they were refused reaches the kernel.
+        @Test func callersOfOtherUidsGetWhatTheirGroupsAllow() async throws {
+            // The guest's /etc knows only root: add nobody (65534, in group 65534) and daemon (1).
+            let passwd = (try? String(contentsOfFile: "/etc/passwd", encoding: .utf8)) ?? ""
+            if !passwd.contains("\nnobody:") {
+                try (passwd + "nobody:x:65534:65534:nobody:/:/bin/sh\ndaemon:x:1:1:daemon:/:/bin/sh\n").write(toFile: "/etc/passwd", atomically: true, encoding: .utf8)
+                let group = (try? String(contentsOfFile: "/etc/group", encoding: .utf8)) ?? ""
+                try (group + "nogroup:x:65534:\ndaemon:x:1:\n").write(toFile: "/etc/group", atomically: true, encoding: .utf8)
+            }
+            // The initramfs root comes out of mktemp -d (0700): let other users reach /bin and /host.
+            chmod("/", 0o755)
+            let daemon = try await SpawnedDaemon(configuration: "socket_mode = 0666\nread_group = nogroup\n")
+            func vdpactl(as user: String, _ arguments: String) async throws -> Lab.Output {
+                let libraries = Lab.environment["LD_LIBRARY_PATH"].map { "LD_LIBRARY_PATH=\($0) " } ?? ""
+                return try await Lab.run("/bin/busybox", ["su", "-s", "/bin/sh", user, "-c",
+                                                          "exec env \(libraries)\(Lab.buildDirectory)/vdpactl --socket \(daemon.socketPath) \(arguments)"])
+            }
+            let read = try await vdpactl(as: "nobody", "dev list")
+            #expect(read.status == 0, "\(read)")
+            let add = try await vdpactl(as: "nobody", "dev add name refused0 mgmtdev vdpasim_net")
+            #expect(add.status != 0 && (add.stdout + add.stderr).contains("dev_add needs admin access: uid 65534"), "\(add)")
+            let stranger = try await vdpactl(as: "daemon", "dev list")
+            #expect(stranger.status != 0 && (stranger.stdout + stranger.stderr).contains("uid 1 (pid"), "\(stranger)")
+            // Nothing reached the kernel; the journal names who was refused.
+            #expect(try await Lab.vdpa("dev", "show", "refused0").status != 0)
+            #expect(daemon.log.contains("Refused a call") && daemon.log.contains("uid=65534"), "\(daemon.log)")
+            #expect(try await daemon.stop() == 0)
+        }
+
         @Test func killMinus9AndRestartReconcilesWithTheKernel() async throws {
             let directory = InProcessDaemon.temporaryDirectoryForLab()
             let first = try await SpawnedDaemon(directory: directory, restoreOnStart: false)

@@ -134,6 +134,17 @@ final class SpawnedDaemon: Sendable {
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
+    /// The daemon's pid.
+    var pid: Int32 { process.processIdentifier }
+
+    /// What the kernel counts as pinned in the daemon's address space (`VmPin` of
+    /// /proc/PID/status, in KiB): the guest memory its devices hold with pin_user_pages.
+    var pinnedKiB: Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmPin:") }) else { return nil }
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+    }
+
     /// Runs `body` with a fresh client connection, off the concurrency pool.
     func withClient<T: Sendable>(_ body: @escaping @Sendable (VDPAClient) throws -> T) async throws -> T {
         let path = socketPath

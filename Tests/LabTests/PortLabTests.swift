@@ -109,6 +109,41 @@ extension LabTests {
             #expect(try await daemon.stop() == 0)
         }
 
+        /// What a port pins of a VMM's memory is unpinned when the VMM leaves. vdpa_sim maps by
+        /// user address by default (nothing pinned); reloaded with use_va=0 it pins the pages, as
+        /// a device behind an IOMMU does (vhost_vdpa_pa_map), and the kernel counts them in VmPin.
+        @Test func memoryPinnedForAVMMIsUnpinnedWhenItLeaves() async throws {
+            func reloadSimulator(_ parameters: [String]) async throws {
+                for module in ["vdpa_sim_net", "vdpa_sim_blk", "vdpa_sim"] { _ = try await Lab.run("/sbin/modprobe", ["-r", module]) }
+                let loaded = try await Lab.run("/sbin/modprobe", ["vdpa_sim"] + parameters)
+                #expect(loaded.status == 0, "\(loaded)")
+                for module in ["vdpa_sim_net", "vdpa_sim_blk"] { _ = try await Lab.run("/sbin/modprobe", [module]) }
+                let back = await Lab.eventually { (try? await Lab.vdpa("mgmtdev", "show", "vdpasim_net"))?.status == 0 }
+                #expect(back, "vdpasim_net did not come back after reloading vdpa_sim")
+            }
+            try await reloadSimulator(["use_va=0"])
+            let daemon = try await Self.daemon()
+            do {
+                try await Self.addDevice(daemon, "pin0")
+                let port = try await daemon.withClient { try $0.call(.portAdd, PortAddParams(name: "vm1", device: "pin0"), as: PortInfo.self) }
+                let before = daemon.pinnedKiB ?? -1
+                let vmm = try MiniVMM(vhostUserSocket: port.socket)
+                try vmm.postReceiveBuffers(count: 16)
+                try Self.roundTrip(vmm, 0..<4)
+                let pinned = daemon.pinnedKiB ?? -1
+                #expect(pinned > before, "VmPin \(pinned) KiB with a VMM, \(before) KiB before")
+                vmm.close()
+                let unpinned = await Lab.eventually { (daemon.pinnedKiB ?? -1) <= before }
+                #expect(unpinned, "VmPin \(daemon.pinnedKiB ?? -1) KiB after the VMM left (\(pinned) KiB with it, \(before) KiB before)")
+                print("VmPin of vdpad: \(before) KiB before the VMM, \(pinned) KiB with it, \(daemon.pinnedKiB ?? -1) KiB after it left")
+            } catch {
+                Issue.record(error)
+            }
+            #expect(try await daemon.stop() == 0)
+            try await Lab.removeAllDevices()
+            try await reloadSimulator([])
+        }
+
         @Test func restoreIsRefusedWithEveryReason() async throws {
             let daemon = try await Self.daemon()
             try await Self.addDevice(daemon, "pr0")

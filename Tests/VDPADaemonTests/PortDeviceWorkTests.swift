@@ -94,3 +94,42 @@ struct AnyCodable: Codable, Sendable {
     init(from decoder: any Decoder) throws { throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "encode only")) }
     func encode(to encoder: any Encoder) throws { try encodeBody(encoder) }
 }
+
+/// What a port holds of a VMM: no more memory than its limit, nothing once the VMM leaves.
+@Suite(.serialized) struct PortResourceTests {
+    @Test func aVMMThatLeavesLeavesNothingMappedAndOneOverTheLimitIsRefused() async throws {
+        let kernel = FakeVDPAKernel()
+        let opener = FakeVhostOpener()
+        let daemon = try await InProcessDaemon(kernel: kernel, vhostOpener: opener)
+        let device = try await daemon.withClient {
+            try $0.call(.devAdd, DevAddParams(name: "d0", mgmtdev: "vdpasim_net", mac: "02:00:00:00:00:01", driver: "vhost_vdpa"), as: DeviceInfo.self)
+        }
+        let port = try await daemon.withClient { try $0.call(.portAdd, PortAddParams(name: "vm", device: "d0"), as: PortInfo.self) }
+        final class Box: @unchecked Sendable { var vmm: MiniVMM? }
+        let box = Box()
+        try await runOffThePool { box.vmm = try MiniVMM(vhostUserSocket: port.socket) }
+        let vmm = try #require(box.vmm)
+        let path = try #require(device.vhostDevice)
+        let held = try #require(opener.device(at: path))
+        #expect(held.mappingCount == 1)
+        vmm.close()
+        var left = 1
+        for _ in 0..<200 where left != 0 {
+            left = held.mappingCount
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(left == 0, "the device still maps the memory of a VMM that left")
+        try await daemon.stop()
+
+        // The same VMM against a port whose limit is below its memory.
+        let small = try await InProcessDaemon(kernel: FakeVDPAKernel(), vhostOpener: FakeVhostOpener()) { $0.portMemoryLimit = 4096 }
+        _ = try await small.withClient {
+            try $0.call(.devAdd, DevAddParams(name: "d0", mgmtdev: "vdpasim_net", mac: "02:00:00:00:00:01", driver: "vhost_vdpa"), as: DeviceInfo.self)
+        }
+        let limited = try await small.withClient { try $0.call(.portAdd, PortAddParams(name: "vm", device: "d0"), as: PortInfo.self) }
+        await #expect(throws: (any Error).self) { try await runOffThePool { box.vmm = try MiniVMM(vhostUserSocket: limited.socket) } }
+        let info = try await small.withClient { try $0.call(.portGet, PortNameParams(name: "vm"), as: PortInfo.self) }
+        #expect(info.state != "running" && (info.consumer?.memoryRegions ?? 0) == 0)
+        try await small.stop()
+    }
+}

@@ -53,6 +53,7 @@ import VDPARPC
         ("port add name p0", .portAdd(name: "p0", device: nil)),
         ("port add name p0 dev vdpa0", .portAdd(name: "p0", device: "vdpa0")),
         ("port a dev vdpa0 n p0", .portAdd(name: "p0", device: "vdpa0")),
+        ("port add name vm1 dev vdpa0 user libvirt-qemu group kvm", .portAdd(name: "vm1", device: "vdpa0", consumerUser: "libvirt-qemu", consumerGroup: "kvm")),
         ("port del p0", .portDel(name: "p0")),
         ("port set p0 dev vdpa1", .portSet(name: "p0", device: "vdpa1")),
         ("port set name p0 dev vdpa1", .portSet(name: "p0", device: "vdpa1")),

@@ -79,7 +79,7 @@ extern const unsigned long CVhost_IFNAMSIZ;
 int CVhost_ioctl_pointer(int fd, unsigned long request, void *argument);
 int CVhost_ioctl_value(int fd, unsigned long request, unsigned long argument);
 int CVhost_eventfd(unsigned int initial, int flags);
-/* memfd_create(name, MFD_CLOEXEC): guest memory the test VMM shares with a vhost device. */
+/* memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING): guest memory shared with a vhost device, sealable as QEMU's is. */
 int CVhost_memfd_create(const char *name);
 extern const int CVhost_EFD_CLOEXEC;
 extern const int CVhost_EFD_NONBLOCK;

@@ -37,8 +37,8 @@ public enum Command: Hashable, Sendable {
     case compatBaseline(files: [String], includeLocal: Bool, deviceType: String?, name: String?)
     /// `port show|list [NAME]`
     case portShow(name: String?)
-    /// `port add name NAME [dev DEV]`
-    case portAdd(name: String, device: String?)
+    /// `port add name NAME [dev DEV] [user USER] [group GROUP]`
+    case portAdd(name: String, device: String?, consumerUser: String? = nil, consumerGroup: String? = nil)
     /// `port del NAME`
     case portDel(name: String)
     /// `port set NAME dev DEV` attaches `device`; `port set NAME detach` (`device` nil) releases it.

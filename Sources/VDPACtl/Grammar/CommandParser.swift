@@ -313,17 +313,23 @@ public enum CommandParser {
     private static func parsePortAdd(_ words: inout WordStream) throws(GrammarError) -> Command {
         var name: String?
         var device: String?
+        var user: String?
+        var group: String?
         while let keyword = words.next() {
             if matches(keyword, "name") {
                 name = try words.value(after: keyword)
             } else if keyword == "dev" {
                 device = try words.value(after: keyword)
+            } else if keyword == "user" {
+                user = try words.value(after: keyword)
+            } else if keyword == "group" {
+                group = try words.value(after: keyword)
             } else {
                 throw .unknownOption(keyword)
             }
         }
         guard let name else { throw GrammarError("port name is not set.") }
-        return .portAdd(name: name, device: device)
+        return .portAdd(name: name, device: device, consumerUser: user, consumerGroup: group)
     }
 
     private static func parsePortSet(_ words: inout WordStream) throws(GrammarError) -> Command {

@@ -71,6 +71,13 @@ public enum JSONRenderer {
         section("port", ports.map { port in
             var members: [(String, JSONValue)] = [("state", .string(port.state)), ("socket", .string(port.socket))]
             if let device = port.device { members.append(("dev", .string(device))) }
+            if let allowed = port.allowedConsumer {
+                var entries: [(String, JSONValue)] = []
+                if let uid = allowed.uid { entries.append(("uid", .number(UInt64(uid)))) }
+                if let gid = allowed.gid { entries.append(("gid", .number(UInt64(gid)))) }
+                entries.append(("refused", .number(UInt64(clamping: allowed.refused))))
+                members.append(("allowed_consumer", .object(entries)))
+            }
             if let consumer = port.consumer {
                 var entries: [(String, JSONValue)] = []
                 if let features = consumer.features { entries.append(("features", .strings(FeatureListing.names(features, deviceType: .network)))) }

@@ -81,6 +81,10 @@ public enum TextRenderer {
     public static func ports(_ ports: [PortInfo]) -> String {
         ports.map { port in
             var text = "\(port.name): state \(port.state) socket \(port.socket) dev \(port.device ?? "none")\n"
+            if let allowed = port.allowedConsumer {
+                text += "  allowed_consumer" + (allowed.uid.map { " uid \($0)" } ?? "") + (allowed.gid.map { " gid \($0)" } ?? "")
+                text += " refused \(allowed.refused)\n"
+            }
             if let consumer = port.consumer {
                 text += "  consumer memory_regions \(consumer.memoryRegions) queues"
                 text += consumer.queues.map { " \($0)" }.joined() + " driver_ok \(consumer.driverOK)\n"

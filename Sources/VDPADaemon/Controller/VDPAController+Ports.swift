@@ -19,7 +19,7 @@ extension VDPAController {
             try FileSystem.createDirectory(settings.portsDirectory, mode: 0o755)
             for record in try store.ports() {
                 portRecords[record.name] = record
-                let port = VhostUserPort(name: record.name, socketPath: record.socketPath, socketGroup: settings.portsGroup, opener: vhostOpener)
+                let port = makePort(record)
                 do {
                     try port.start()
                     ports[record.name] = port
@@ -49,6 +49,23 @@ extension VDPAController {
     }
 
     // MARK: helpers
+
+    /// A port as its record describes it (not yet serving).
+    func makePort(_ record: PortRecord) -> VhostUserPort {
+        let allowed = record.consumerUID != nil || record.consumerGID != nil
+            ? AllowedConsumer(uid: record.consumerUID.flatMap(UInt32.init(exactly:)), gid: record.consumerGID.flatMap(UInt32.init(exactly:)))
+            : nil
+        let logger = self.logger, name = record.name
+        return VhostUserPort(name: record.name, socketPath: record.socketPath, socketGroup: settings.portsGroup, allowedConsumer: allowed,
+                             memoryLimit: settings.portMemoryLimit,
+                             onRefusal: { peer in
+                                 logger.notice("Refused a VMM on a port: not its allowed consumer", metadata: [
+                                     "port": "\(name)", "uid": "\(peer.map { "\($0.uid)" } ?? "unknown")", "pid": "\(peer.map { "\($0.pid)" } ?? "unknown")",
+                                     "allowed_uid": "\(allowed?.uid.map { "\($0)" } ?? "none")", "allowed_gid": "\(allowed?.gid.map { "\($0)" } ?? "none")",
+                                 ])
+                             },
+                             opener: vhostOpener)
+    }
 
     /// Runs a port's device work (opening the device, mapping the consumer's memory, IOTLB
     /// updates that pin it, suspend, resume) on a thread of its own: the work waits for the
@@ -175,7 +192,9 @@ extension VDPAController {
                                         suspend: abilities.suspend == true, resume: abilities.resume == true,
                                         queueCount: backend.queueCount, maxQueueSize: backend.maximumQueueSize)
         }
-        return PortInfo(state: status.state.rawValue, name: port.name, socket: port.socketPath, device: record?.device, consumer: consumer, backend: backend)
+        let allowed = port.allowedConsumer.map { PortInfo.AllowedConsumer(uid: $0.uid, gid: $0.gid, refused: status.refusedConsumers) }
+        return PortInfo(state: status.state.rawValue, name: port.name, socket: port.socketPath, device: record?.device, allowedConsumer: allowed,
+                        consumer: consumer, backend: backend)
     }
 
     // MARK: API: ports
@@ -199,12 +218,22 @@ extension VDPAController {
             try refuseIfHeldByPort(device, operation: "attach")
             path = try await vhostPath(ofDevice: device, parameter: "device")
         }
+        var uid: UInt32?, gid: UInt32?
+        if let user = params.consumerUser {
+            guard let id = PeerIdentity.userID(user) else { throw APIError.invalidParams("no user '\(user)'", parameter: "consumer_user") }
+            uid = id
+        }
+        if let group = params.consumerGroup {
+            guard let id = PeerIdentity.groupID(group) else { throw APIError.invalidParams("no group '\(group)'", parameter: "consumer_group") }
+            gid = id
+        }
         try FileSystem.createDirectory(settings.portsDirectory, mode: 0o755)
-        let port = VhostUserPort(name: params.name, socketPath: socketPath, socketGroup: settings.portsGroup, opener: vhostOpener)
+        let record = PortRecord(name: params.name, device: params.device, socketPath: socketPath,
+                                consumerUID: uid.map(Int64.init), consumerGID: gid.map(Int64.init))
+        let port = makePort(record)
         if let device = params.device, let path {
             try await Self.offActor { _ = try port.attach(device: device, path: path) }
         }
-        let record = PortRecord(name: params.name, device: params.device, socketPath: socketPath)
         do {
             try port.start()
             try noteBackend(of: port, record: record)

@@ -25,9 +25,12 @@ public actor VDPAController {
         /// Where the ports' vhost-user sockets live, and their group.
         public var portsDirectory: String
         public var portsGroup: String?
+        /// The most guest memory one port's consumer may map (what its device pins).
+        public var portMemoryLimit: UInt64
 
         public init(restoreOnStart: Bool, socketPath: String, stateDirectory: String, version: String, portsDirectory: String? = nil,
-                    portsGroup: String? = nil) {
+                    portsGroup: String? = nil, portMemoryLimit: UInt64 = VhostUserPort.defaultMemoryLimit) {
+            self.portMemoryLimit = portMemoryLimit
             self.portsDirectory = portsDirectory ?? stateDirectory + "/ports"
             self.portsGroup = portsGroup
             self.restoreOnStart = restoreOnStart

@@ -9,7 +9,7 @@ public enum RPCDispatchOutcome: Sendable {
     /// A notification (no id): nothing to send.
     case none
     /// Reply, then start pushing events to this connection.
-    case subscribe(reply: [UInt8])
+    case subscribe(reply: [UInt8], id: RPCRequestID?)
     /// A response line in three parts: `body` is a result encoded once and shared by
     /// every answer (a large `dev_list`), so the transport copies it once, into the socket
     /// buffer, instead of the dispatcher building a new line around it.
@@ -18,7 +18,7 @@ public enum RPCDispatchOutcome: Sendable {
     /// The response line (without its newline), if there is one.
     public var responseLine: [UInt8]? {
         switch self {
-        case .reply(let bytes), .subscribe(let bytes): bytes
+        case .reply(let bytes), .subscribe(let bytes, _): bytes
         case .splicedReply(let head, let body, let tail): head + body + tail
         case .none: nil
         }
@@ -32,7 +32,13 @@ public struct RPCDispatcher: Sendable {
 
     public init(controller: VDPAController) { self.controller = controller }
 
+    /// Handles a line from a caller inside the daemon's own process (every method allowed).
     public func handle(line: [UInt8]) async -> RPCDispatchOutcome {
+        await handle(line: line, caller: .inProcess, authorization: nil)
+    }
+
+    /// Handles a line from `caller`: a method beyond its access is `permission_denied`, and logged.
+    public func handle(line: [UInt8], caller: RPCCaller, authorization: RPCAuthorization?) async -> RPCDispatchOutcome {
         let data = Data(line)
         let decoder = JSONDecoder()
         let header: RPCRequestHeader
@@ -54,6 +60,16 @@ public struct RPCDispatcher: Sendable {
         guard let method = VDPAMethod(rawValue: header.method) else {
             if isNotification { return .none }
             return .reply(Self.encodeError(id: header.id, RPCErrorObject(code: .methodNotFound, message: "Method not found: \(header.method)")))
+        }
+        if caller.access < method.requiredAccess {
+            let message = authorization?.refusal(of: method, for: caller) ?? "\(method.rawValue) is not allowed for this caller"
+            controller.logger.notice("Refused a call", metadata: [
+                "method": "\(method.rawValue)", "uid": "\(caller.credentials.map { "\($0.uid)" } ?? "none")",
+                "pid": "\(caller.credentials.map { "\($0.pid)" } ?? "none")", "access": "\(caller.access)",
+            ])
+            if isNotification { return .none }
+            return .reply(Self.encodeError(id: header.id, RPCErrorObject(code: .permissionDenied, message: message,
+                                                                         data: RPCErrorData(operation: method.rawValue))))
         }
         let outcome = await dispatch(method, id: header.id, data: data)
         if isNotification { return .none }
@@ -186,7 +202,7 @@ public struct RPCDispatcher: Sendable {
                 let p = try requiredParams(VqStateNameParams.self, data)
                 return .reply(try Self.encode(id: id, try await controller.deleteVirtqueueState(p)))
             case .eventsSubscribe:
-                return .subscribe(reply: try Self.encode(id: id, EventsSubscribeResult(subscribed: true)))
+                return .subscribe(reply: try Self.encode(id: id, EventsSubscribeResult(subscribed: true)), id: id)
             }
         } catch {
             return .reply(Self.encodeError(id: id, APIError.from(error)))

@@ -9,7 +9,7 @@ import VDPASystem
 /// What the server hands each request line to: vdpad's ``RPCDispatcher``, or in the
 /// API benchmark a canned-reply handler that measures the transport alone.
 public protocol RPCLineHandling: Sendable {
-    func handle(line: [UInt8]) async -> RPCDispatchOutcome
+    func handle(line: [UInt8], caller: RPCCaller, authorization: RPCAuthorization?) async -> RPCDispatchOutcome
 }
 
 extension RPCDispatcher: RPCLineHandling {}
@@ -25,8 +25,18 @@ public final class RPCServer: Service {
         public var socketGroup: String?
         public var maximumRequestBytes: Int
         public var idleTimeout: TimeAmount
+        /// Who may call what, from each connection's peer credentials.
+        public var authorization: RPCAuthorization
+        /// The most connections, and event subscriptions, one uid may hold open at once.
+        public var maximumConnectionsPerUser: Int
+        public var maximumSubscriptionsPerUser: Int
 
-        public init(socketPath: String, socketMode: UInt32 = 0o660, socketGroup: String? = nil, maximumRequestBytes: Int = 1 << 20, idleTimeout: TimeAmount = .seconds(300)) {
+        public init(socketPath: String, socketMode: UInt32 = 0o660, socketGroup: String? = nil, maximumRequestBytes: Int = 1 << 20, idleTimeout: TimeAmount = .seconds(300),
+                    authorization: RPCAuthorization = RPCAuthorization(adminGroup: nil, readGroup: nil, daemonUID: PeerIdentity.processUID),
+                    maximumConnectionsPerUser: Int = 256, maximumSubscriptionsPerUser: Int = 32) {
+            self.authorization = authorization
+            self.maximumConnectionsPerUser = maximumConnectionsPerUser
+            self.maximumSubscriptionsPerUser = maximumSubscriptionsPerUser
             self.socketPath = socketPath
             self.socketMode = socketMode
             self.socketGroup = socketGroup
@@ -41,6 +51,7 @@ public final class RPCServer: Service {
     private let logger: Logger
     private let onListening: @Sendable () -> Void
     private let idleTrimmer = IdleMemoryTrimmer()
+    private let perUser = PerUserCounts()
 
     public init(settings: Settings, dispatcher: any RPCLineHandling, events: EventHub, logger: Logger, onListening: @escaping @Sendable () -> Void = {}) {
         self.settings = settings
@@ -60,13 +71,19 @@ public final class RPCServer: Service {
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .bind(unixDomainSocketPath: bindPath, cleanupExistingSocketFile: true) { channel in
-                channel.eventLoop.makeCompletedFuture {
+                // Who connected, as the kernel recorded it at connect(2).
+                let credentials: EventLoopFuture<PeerCredentials?> = (channel as? SocketOptionProvider).map {
+                    $0.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
+                        .map { (credentials: PeerCredentials) -> PeerCredentials? in credentials }
+                        .recover { _ in nil }
+                } ?? channel.eventLoop.makeSucceededFuture(nil)
+                return credentials.flatMapThrowing { credentials in
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: settings.idleTimeout), name: "idle")
                     try channel.pipeline.syncOperations.addHandler(IdleConnectionCloser(), name: "idle-closer")
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumLength: settings.maximumRequestBytes)))
                     let connection = try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                     unclaimed.hold(connection)
-                    return connection
+                    return AcceptedConnection(channel: connection, credentials: credentials)
                 }
             }
         // Mode and group are set on a private name, then the socket is renamed into place:
@@ -79,9 +96,9 @@ public final class RPCServer: Service {
         try await withGracefulShutdownHandler {
             try await server.executeThenClose { inbound in
                 try await withThrowingDiscardingTaskGroup { group in
-                    for try await connection in inbound {
-                        unclaimed.release(connection)
-                        group.addTask { await self.serve(connection) }
+                    for try await accepted in inbound {
+                        unclaimed.release(accepted.channel)
+                        group.addTask { await self.serve(accepted.channel, credentials: accepted.credentials) }
                     }
                 }
             }
@@ -96,9 +113,23 @@ public final class RPCServer: Service {
         try? FileSystem.removeFile(settings.socketPath)
     }
 
-    private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+    private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, credentials: PeerCredentials?) async {
         idleTrimmer.connectionOpened()
         defer { idleTrimmer.connectionClosed() }
+        let authorization = settings.authorization
+        // One uid cannot take every descriptor of the daemon: past its share, a connection is
+        // told why and closed (the uid's other connections and everyone else carry on).
+        let uid = credentials?.uid ?? UInt32.max
+        guard perUser.open(uid, limit: settings.maximumConnectionsPerUser, \.connections) else {
+            logger.notice("Refused a connection: too many from one user", metadata: ["uid": "\(uid)", "limit": "\(settings.maximumConnectionsPerUser)"])
+            let reply = RPCDispatcher.encodeError(id: nil, RPCErrorObject(
+                code: .tryAgain, message: "uid \(uid) has \(settings.maximumConnectionsPerUser) connections open, the most one user may; closing this one"))
+            try? await connection.executeThenClose { _, outbound in try await outbound.write(Self.frame(reply)) }
+            return
+        }
+        defer { perUser.close(uid, \.connections) }
+        // The group lookup may ask NSS: done here, on this connection's task, not on the event loop.
+        let caller = authorization.caller(credentials)
         do {
             try await connection.executeThenClose { inbound, outbound in
                 try await cancelWhenGracefulShutdown {
@@ -107,20 +138,27 @@ public final class RPCServer: Service {
                     do {
                         for try await var line in inbound {
                             let bytes = line.readBytes(length: line.readableBytes) ?? []
-                            switch await self.dispatcher.handle(line: bytes) {
+                            switch await self.dispatcher.handle(line: bytes, caller: caller, authorization: authorization) {
                             case .none:
                                 continue
                             case .reply(let reply):
                                 try await outbound.write(Self.frame(reply))
                             case .splicedReply(let head, let body, let tail):
                                 try await outbound.write(Self.frame(head, body, tail))
-                            case .subscribe(let reply):
+                            case .subscribe(let reply, let id):
+                                if subscription == nil, !self.perUser.open(uid, limit: self.settings.maximumSubscriptionsPerUser, \.subscriptions) {
+                                    try await outbound.write(Self.frame(RPCDispatcher.encodeError(id: id, RPCErrorObject(
+                                        code: .tryAgain, message: "uid \(uid) has \(self.settings.maximumSubscriptionsPerUser) event subscriptions, the most one user may"))))
+                                    continue
+                                }
                                 try await outbound.write(Self.frame(reply))
                                 guard subscription == nil else { continue }
                                 _ = try? await connection.channel.pipeline.removeHandler(name: "idle").get()
                                 let stream = self.events.subscribe()
                                 let channel = connection.channel
+                                let perUser = self.perUser
                                 subscription = Task {
+                                    defer { perUser.close(uid, \.subscriptions) }
                                     for await event in stream {
                                         do { try await outbound.write(Self.frame(RPCDispatcher.encodeEvent(event))) } catch { break }
                                     }
@@ -184,6 +222,37 @@ final class IdleMemoryTrimmer: Sendable {
             }
         }
     }
+}
+
+/// Connections and subscriptions open per uid.
+final class PerUserCounts: Sendable {
+    struct Counts {
+        var connections = 0
+        var subscriptions = 0
+    }
+    private let counts = Mutex<[UInt32: Counts]>([:])
+
+    /// Counts one more of `kind` for `uid` unless it has `limit` already.
+    func open(_ uid: UInt32, limit: Int, _ kind: WritableKeyPath<Counts, Int> & Sendable) -> Bool {
+        counts.withLock { counts in
+            guard counts[uid, default: Counts()][keyPath: kind] < limit else { return false }
+            counts[uid, default: Counts()][keyPath: kind] += 1
+            return true
+        }
+    }
+
+    func close(_ uid: UInt32, _ kind: WritableKeyPath<Counts, Int> & Sendable) {
+        counts.withLock { counts in
+            counts[uid, default: Counts()][keyPath: kind] -= 1
+            if let entry = counts[uid], entry.connections <= 0, entry.subscriptions <= 0 { counts[uid] = nil }
+        }
+    }
+}
+
+/// A connection as the child initializer hands it to the accept loop.
+struct AcceptedConnection: Sendable {
+    var channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+    var credentials: PeerCredentials?
 }
 
 /// Accepted connections not yet taken by the accept loop. A connection accepted while
