@@ -14,12 +14,24 @@ public let vdpadVersion = "0.1.0"
 public struct Daemon: Sendable {
     public let controller: VDPAController
     public let serviceGroup: ServiceGroup
+    /// Held while the daemon runs: one daemon per state directory.
+    private let stateLock: StateDirectoryLock
 
     /// Opens the state, reconciles with the kernel and builds the services; `run()` serves.
     public init(configuration: DaemonConfiguration, kernel: any VDPAManaging, environment: [String: String],
                 shutdownSignals: [UnixSignal] = [.sigterm, .sigint], vhostOpener: any VhostVDPAOpening = VhostVDPADeviceOpener(),
                 logger: Logger) async throws {
         AllocatorTuning.limitArenas()
+        // The state directory is vdpad's alone: a real directory of its uid that nobody else
+        // can write, and no other vdpad using it.
+        do {
+            try FileSystem.createDirectory(configuration.stateDirectory, mode: 0o700)
+            try PrivateDirectory.check(configuration.stateDirectory, what: "state_dir")
+            stateLock = try StateDirectoryLock(directory: configuration.stateDirectory)
+        } catch {
+            logger.critical("Cannot use the state directory", metadata: ["state_dir": "\(configuration.stateDirectory)", "error": "\(error)"])
+            throw error
+        }
         let store: StateStore
         do {
             store = try StateStore(directory: configuration.stateDirectory)
@@ -57,6 +69,7 @@ public struct Daemon: Sendable {
 
     /// Serves until a shutdown signal (or `serviceGroup.triggerGracefulShutdown()`).
     public func run() async throws {
+        defer { stateLock.release() }
         do {
             try await serviceGroup.run()
         } catch {

@@ -147,7 +147,7 @@ public struct ClassCapabilities: Hashable, Sendable, Codable {
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(deviceType.className, forKey: .deviceType)
+        try encodeDeviceType(deviceType, &container, forKey: .deviceType, asClass: true)
         try container.encodeIfPresent(supportedFeatures.map { FeatureList($0, deviceType: deviceType) }, forKey: .supportedFeatures)
         try container.encode(FeatureList(features, deviceType: deviceType), forKey: .features)
         try container.encode(limits, forKey: .limits)

@@ -61,7 +61,7 @@ public struct DeviceRequirement: Hashable, Sendable, Codable {
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(deviceType.typeName, forKey: .deviceType)
+        try encodeDeviceType(deviceType, &container, forKey: .deviceType)
         try container.encode(FeatureList(features, deviceType: deviceType), forKey: .features)
         try container.encodeIfPresent(mtu, forKey: .mtu)
         try container.encodeIfPresent(queuePairs, forKey: .queuePairs)
@@ -214,7 +214,7 @@ public struct ProvisioningPlan: Hashable, Sendable, Codable {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(mgmtdev, forKey: .mgmtdev)
-        try container.encode(deviceType.typeName, forKey: .deviceType)
+        try encodeDeviceType(deviceType, &container, forKey: .deviceType)
         try container.encodeIfPresent(deviceFeatures, forKey: .deviceFeatures)
         try container.encodeIfPresent(mtu, forKey: .mtu)
         try container.encodeIfPresent(maxVQP, forKey: .maxVQP)

@@ -200,7 +200,7 @@ public struct Profile: Hashable, Sendable, Codable {
         try container.encode(Profile.schema, forKey: .schema)
         try container.encode(name, forKey: .name)
         try container.encode(version, forKey: .version)
-        try container.encode(deviceType.typeName, forKey: .deviceType)
+        try encodeDeviceType(deviceType, &container, forKey: .deviceType)
         try container.encode(FeatureList(features, deviceType: deviceType), forKey: .features)
         try container.encode(mac, forKey: .mac)
         try container.encodeIfPresent(mtu, forKey: .mtu)
@@ -275,6 +275,17 @@ struct UnknownKeys: Error, CustomStringConvertible {
 }
 
 /// A device type as a name ("network", "net", "block") or a virtio device ID number.
+/// Writes a device type as `decodeDeviceType` reads it back: its name when it has one
+/// (`className`: "net"; otherwise "network"), its virtio device ID otherwise, so that every
+/// document read can be written and read again.
+func encodeDeviceType<Key: CodingKey>(_ type: VirtioDeviceType, _ container: inout KeyedEncodingContainer<Key>, forKey key: Key, asClass: Bool = false) throws {
+    if VirtioDeviceType(name: type.typeName) == type {
+        try container.encode(asClass ? type.className : type.typeName, forKey: key)
+    } else {
+        try container.encode(type.rawValue, forKey: key)
+    }
+}
+
 func decodeDeviceType<Key: CodingKey>(_ container: KeyedDecodingContainer<Key>, forKey key: Key) throws -> VirtioDeviceType {
     if let number = try? container.decode(UInt32.self, forKey: key) { return VirtioDeviceType(rawValue: number) }
     let name = try container.decode(String.self, forKey: key)

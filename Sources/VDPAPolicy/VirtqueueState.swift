@@ -234,7 +234,7 @@ public struct VirtqueueStateDocument: Hashable, Sendable, Codable {
         try container.encode(takenAt, forKey: .takenAt)
         try container.encodeIfPresent(vdpadVersion, forKey: .vdpadVersion)
         try container.encode(source, forKey: .source)
-        try container.encode(deviceType.typeName, forKey: .deviceType)
+        try encodeDeviceType(deviceType, &container, forKey: .deviceType)
         try container.encode(deviceFeatures, forKey: .deviceFeatures)
         try container.encode(negotiatedFeatures, forKey: .negotiatedFeatures)
         try container.encode(backendFeatures, forKey: .backendFeatures)

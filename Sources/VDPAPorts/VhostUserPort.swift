@@ -392,6 +392,15 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
         }
     }
 
+    /// Resumes a suspended backend (VHOST_VDPA_RESUME, then a kick of each enabled queue):
+    /// after a capture whose state could not be kept, the rings run on where they stopped.
+    public func resume() throws {
+        try locked { () throws in
+            guard let backend, backend.suspended else { return }
+            try backend.resume(queues: queues)
+        }
+    }
+
     /// Whether the consumer has set up its rings (a restore needs them); never waits.
     public var consumerReady: Bool {
         let status = self.status

@@ -13,6 +13,9 @@ public struct DeviceRecord: Codable, Hashable, Sendable {
         case active
         /// `VDPA_CMD_DEV_DEL` may have been sent; not yet confirmed.
         case deleting
+        /// A change (the MAC, the driver) is recorded and may have been sent; not yet
+        /// confirmed. At start vdpad carries it out (the record is what was asked for).
+        case changing
         /// The kernel lost the device (host reboot, module unload) and it was not recreated.
         case vanished
     }

@@ -93,18 +93,6 @@ public enum FileSystem {
         try system_rename(from, to)
     }
 
-    /// Sets a file's permission bits.
-    public static func setMode(_ path: String, _ mode: UInt32) throws {
-        try system_chmod(path, mode_t(mode))
-    }
-
-    /// Sets a file's group by group name.
-    public static func setGroup(_ path: String, groupName: String) throws {
-        guard let group = system_groupID(named: groupName) else {
-            throw SystemError(errno: ENOENT, operation: "getgrnam \(groupName)", path: path)
-        }
-        try system_chown(path, group: group)
-    }
 }
 
 /// Facts about the running system.
@@ -146,4 +134,90 @@ public enum PeerIdentity {
 
     /// The effective uid of this process.
     public static var processUID: UInt32 { system_effectiveUID() }
+}
+
+/// Checks of the directories vdpad keeps its state and its sockets in.
+public enum PrivateDirectory {
+    public struct Refusal: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    /// Refuses `path` unless it is a directory itself (not a symlink), owned by `ownerUID` (or
+    /// root), and not writable by group or others: nobody else may put, swap or remove what
+    /// vdpad keeps there (its database, its lock, its sockets).
+    public static func check(_ path: String, ownerUID: UInt32 = PeerIdentity.processUID, what: String) throws {
+        guard let facts = try system_lstat(path) else { throw Refusal(description: "\(what) \(path) does not exist") }
+        guard facts.kind == .directory else {
+            throw Refusal(description: "\(what) \(path) is \(facts.kind == .symlink ? "a symbolic link" : "not a directory"); vdpad uses only a real directory there")
+        }
+        guard facts.ownerUID == ownerUID || facts.ownerUID == 0 else {
+            throw Refusal(description: "\(what) \(path) belongs to uid \(facts.ownerUID), not to vdpad's uid \(ownerUID)")
+        }
+        guard facts.mode & 0o022 == 0 else {
+            throw Refusal(description: "\(what) \(path) is writable by \(facts.mode & 0o002 != 0 ? "others" : "its group") (mode \(String(facts.mode, radix: 8))): chmod go-w it")
+        }
+    }
+
+    /// What is at `path`, without following a symlink there.
+    public static func facts(_ path: String) throws -> FileFacts? { try system_lstat(path) }
+
+    /// Refuses a directory for sockets that someone else could put a file into and later
+    /// swap (writable by group or others without the sticky bit, or owned by another user).
+    public static func checkForSockets(_ path: String, ownerUID: UInt32 = PeerIdentity.processUID) throws {
+        guard let facts = try system_lstat(path), facts.kind == .directory else {
+            throw Refusal(description: "socket directory \(path) is not a directory")
+        }
+        guard facts.ownerUID == ownerUID || facts.ownerUID == 0 else {
+            throw Refusal(description: "socket directory \(path) belongs to uid \(facts.ownerUID), not to vdpad's uid \(ownerUID)")
+        }
+        guard facts.mode & 0o022 == 0 || facts.mode & 0o1000 != 0 else {
+            throw Refusal(description: "socket directory \(path) is writable by others without the sticky bit (mode \(String(facts.mode, radix: 8)))")
+        }
+    }
+
+    /// Gives a socket file vdpad just bound its mode and group, after checking that the path
+    /// is that socket (a socket owned by vdpad), not something swapped in for it: chmod and
+    /// chown never reach another file through a symlink.
+    public static func setSocketPermissions(_ path: String, mode: UInt32, group: String?) throws {
+        guard let facts = try system_lstat(path), facts.kind == .socket, facts.ownerUID == PeerIdentity.processUID else {
+            throw SystemError(errno: EPERM, operation: "socket file changed under vdpad", path: path)
+        }
+        try system_chmod(path, mode_t(mode))
+        if let group, !group.isEmpty {
+            guard let id = system_groupID(named: group) else { throw SystemError(errno: ENOENT, operation: "getgrnam \(group)", path: path) }
+            try system_lchown(path, group: id)
+        }
+    }
+}
+
+/// One daemon per state directory: an exclusive flock(2) on `STATE_DIR/vdpad.lock`, held
+/// while the daemon runs (the kernel drops it when the process dies, even by `kill -9`).
+public final class StateDirectoryLock: Sendable {
+    private let descriptor: OwnedFileDescriptor
+    public let path: String
+
+    public struct Held: Error, CustomStringConvertible, Sendable {
+        public var path: String
+        public var holder: String?
+        public var description: String { "another vdpad uses this state directory (\(path) is locked\(holder.map { " by pid \($0)" } ?? ""))" }
+    }
+
+    /// Takes the lock, or throws ``Held`` when another process holds it.
+    public init(directory: String) throws {
+        path = directory + "/vdpad.lock"
+        let fd = try system_open(path, O_RDWR | O_CREAT | O_NOFOLLOW, 0o600)
+        descriptor = OwnedFileDescriptor(adopting: fd)
+        guard try system_tryLockExclusive(fd) else {
+            var buffer = [UInt8](repeating: 0, count: 32)
+            let count = (try? buffer.withUnsafeMutableBytes { try system_read(fd, $0) }) ?? 0
+            let holder = String(decoding: buffer.prefix(max(0, count)), as: UTF8.self).split(whereSeparator: \.isWhitespace).first.map(String.init)
+            throw Held(path: path, holder: holder)
+        }
+        try system_ftruncate(fd, 0)
+        let pid = Array("\(system_processID())\n".utf8)
+        _ = try pid.withUnsafeBytes { try system_write(fd, $0, path: path) }
+    }
+
+    /// Gives the lock up (closing its descriptor).
+    public func release() { descriptor.close() }
 }

@@ -100,10 +100,6 @@ func system_chmod(_ path: String, _ mode: mode_t) throws {
     _ = try retryingOnInterrupt("chmod", path: path) { chmod(path, mode) }
 }
 
-func system_chown(_ path: String, group: gid_t) throws {
-    _ = try retryingOnInterrupt("chown", path: path) { chown(path, UInt32.max, group) }
-}
-
 func system_groupID(named name: String) -> gid_t? {
     guard let entry = getgrnam(name) else { return nil }
     return entry.pointee.gr_gid
@@ -510,4 +506,41 @@ func system_sealAgainstShrinking(_ fd: Int32) -> Bool {
     if fcntl(fd, fcntlAddSeals, sealShrink) == 0 { return true }
     let seals = fcntl(fd, fcntlGetSeals)
     return seals >= 0 && seals & sealShrink != 0
+}
+
+/// What lstat(2) says of a path (the path itself, never a symlink's target).
+public struct FileFacts: Sendable, Hashable {
+    public enum Kind: Sendable, Hashable { case directory, socket, symlink, regular, other }
+    public var kind: Kind
+    public var ownerUID: UInt32
+    public var mode: UInt32
+}
+
+/// lstat(2); nil when there is nothing at `path`.
+func system_lstat(_ path: String) throws -> FileFacts? {
+    var facts = stat()
+    if lstat(path, &facts) != 0 {
+        if errno == ENOENT { return nil }
+        throw SystemError(errno: errno, operation: "lstat", path: path)
+    }
+    let kind: FileFacts.Kind = switch facts.st_mode & S_IFMT {
+    case S_IFDIR: .directory
+    case S_IFSOCK: .socket
+    case S_IFLNK: .symlink
+    case S_IFREG: .regular
+    default: .other
+    }
+    return FileFacts(kind: kind, ownerUID: facts.st_uid, mode: facts.st_mode & 0o7777)
+}
+
+/// chown(2) of the path itself, never a symlink's target (lchown).
+func system_lchown(_ path: String, group: gid_t) throws {
+    _ = try retryingOnInterrupt("lchown", path: path) { lchown(path, UInt32.max, group) }
+}
+
+/// flock(LOCK_EX | LOCK_NB) on `fd`; false when another open file holds it.
+func system_tryLockExclusive(_ fd: Int32) throws -> Bool {
+    if flock(fd, LOCK_EX | LOCK_NB) == 0 { return true }
+    if errno == EWOULDBLOCK { return false }
+    throw SystemError(errno: errno, operation: "flock")
 }

@@ -69,8 +69,7 @@ public final class UnixListeningSocket: @unchecked Sendable {
         let fd = try system_socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         do {
             try system_bindUnix(fd, path: privatePath)
-            try system_chmod(privatePath, mode)
-            if let group, !group.isEmpty { try FileSystem.setGroup(privatePath, groupName: group) }
+            try PrivateDirectory.setSocketPermissions(privatePath, mode: UInt32(mode), group: group)
             try system_listen(fd, backlog: 4)
             try system_rename(privatePath, path)
         } catch {

@@ -45,6 +45,10 @@ public final class FakeVDPAKernel: VDPAManaging {
         var continuations: [UInt64: AsyncStream<BusChangeNotification>.Continuation] = [:]
         var nextContinuation: UInt64 = 0
         var calls: [String] = []
+        /// Run once by the next `devices()`, after it read the list and before it returns it.
+        var listingHook: (@Sendable () async -> Void)?
+        /// The next `setMACAddress` and `bind` calls fail with this errno.
+        var failingChanges: Int32?
     }
 
     let state = Mutex(State())
@@ -139,8 +143,17 @@ public final class FakeVDPAKernel: VDPAManaging {
 
     public func devices() async throws -> [VDPADeviceInfo] {
         try requireFamily()
-        return state.withLock { $0.devices.values.map(\.info).sorted { $0.name < $1.name } }
+        let listing = state.withLock { $0.devices.values.map(\.info).sorted { $0.name < $1.name } }
+        if let hook = state.withLock({ state in defer { state.listingHook = nil }; return state.listingHook }) { await hook() }
+        return listing
     }
+
+    /// The next device listing runs `hook` after reading the list, before returning it: the
+    /// list it returns is then stale, as a netlink dump is when a change lands during it.
+    public func duringNextListing(_ hook: @escaping @Sendable () async -> Void) { state.withLock { $0.listingHook = hook } }
+
+    /// MAC changes and bindings fail with `errno` (nil: they work again).
+    public func failChanges(with errno: Int32?) { state.withLock { $0.failingChanges = errno } }
 
     public func device(named name: String) async throws -> VDPADeviceInfo {
         try requireFamily()
@@ -282,6 +295,7 @@ public final class FakeVDPAKernel: VDPAManaging {
         let operation = "VDPA_CMD_DEV_ATTR_SET \(name)"
         try state.withLock { state throws in
             guard state.devices[name] != nil else { throw Self.kernelError(operation, ErrnoCode.noSuchDevice, "vdpa: device not found") }
+            if let errno = state.failingChanges { throw Self.kernelError(operation, errno, "vdpa: refused (test)") }
             guard address.isValidUnicast else { throw Self.kernelError(operation, ErrnoCode.invalidArgument, "vdpa: Invalid MAC address") }
             state.devices[name]?.config.net?.macAddress = address
             state.calls.append("ATTR_SET \(name) mac \(address)")
@@ -301,6 +315,7 @@ public final class FakeVDPAKernel: VDPAManaging {
                 throw VDPAError.sysfs(SystemError(errno: ErrnoCode.noSuchDevice, operation: "stat", path: "/sys/bus/vdpa/devices/\(name)"))
             }
             if let driver, !state.drivers.contains(driver) { throw VDPAError.driverUnavailable(driver) }
+            if let errno = state.failingChanges { throw VDPAError.sysfs(SystemError(errno: errno, operation: "write", path: "/sys/bus/vdpa/drivers/bind")) }
             // Like the sysfs code: a device already on the requested driver stays as it is.
             guard device.binding.driver != driver else { return false }
             try Self.refuseIfHeldOpen(device, name, operation: "unbind")

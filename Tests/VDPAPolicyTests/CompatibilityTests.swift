@@ -171,3 +171,20 @@ import VirtioModel
         #expect(none.reasons.first?.contains("only on b: RING_PACKED") == true)
     }
 }
+
+/// Documents from other hosts are written back as they are read: a class vdpad has no name
+/// for (a virtio device ID it does not know) stays a number, never "< unknown class >".
+@Suite struct DeviceTypeEncodingTests {
+    @Test func anUnknownClassRoundTripsAsItsNumber() throws {
+        let text = #"{"schema":"vdpad.caps/v1","host":"h","mgmtdevs":[{"mgmtdev":{"name":"x"},"backend":{},"classes":[{"class":65535,"features":{"hex":"0x100000000"}}]}]}"#
+        let document = try JSONDecoder().decode(CapabilitiesDocument.self, from: Data(text.utf8))
+        let written = try JSONEncoder().encode(document)
+        #expect(String(decoding: written, as: UTF8.self).contains(#""class":65535"#))
+        #expect(try JSONDecoder().decode(CapabilitiesDocument.self, from: written) == document)
+        // Known classes keep their names.
+        let net = ClassCapabilities(deviceType: .network, supportedFeatures: nil, features: .version1)
+        #expect(String(decoding: try JSONEncoder().encode(net), as: UTF8.self).contains(#""class":"net""#))
+        let profile = Profile(name: "p", deviceType: VirtioDeviceType(rawValue: 99), features: .version1)
+        #expect(try JSONDecoder().decode(Profile.self, from: try JSONEncoder().encode(profile)).deviceType.rawValue == 99)
+    }
+}

@@ -17,7 +17,19 @@ extension VDPAController {
         portsStarted = true
         do {
             try FileSystem.createDirectory(settings.portsDirectory, mode: 0o755)
-            for record in try store.ports() {
+            try PrivateDirectory.checkForSockets(settings.portsDirectory)
+            for var record in try store.ports() {
+                // Paths come from validated names and the configured directory, never from the
+                // database as they are: a damaged record must not make vdpad replace other files.
+                guard Self.isValidPortName(record.name) else {
+                    logger.error("Ignoring a port record with an invalid name", metadata: ["port": "\(record.name)"])
+                    continue
+                }
+                let socketPath = Self.socketPath(ofPort: record.name, in: settings.portsDirectory)
+                if record.socketPath != socketPath {
+                    logger.notice("A port's socket moves to ports_dir", metadata: ["port": "\(record.name)", "from": "\(record.socketPath)", "to": "\(socketPath)"])
+                    record.socketPath = socketPath
+                }
                 portRecords[record.name] = record
                 let port = makePort(record)
                 do {
@@ -49,6 +61,12 @@ extension VDPAController {
     }
 
     // MARK: helpers
+
+    /// Port names: letters, digits, '_', '.', '-', at most 63, starting with a letter or digit
+    /// (so never '.' or '..', never a '/').
+    static func isValidPortName(_ name: String) -> Bool { name.wholeMatch(of: /[A-Za-z0-9][A-Za-z0-9_.-]{0,62}/) != nil }
+
+    static func socketPath(ofPort name: String, in directory: String) -> String { directory + "/" + name + ".sock" }
 
     /// A port as its record describes it (not yet serving).
     func makePort(_ record: PortRecord) -> VhostUserPort {
@@ -200,7 +218,7 @@ extension VDPAController {
     // MARK: API: ports
 
     public func addPort(_ params: PortAddParams) async throws -> PortInfo {
-        guard params.name.wholeMatch(of: /[A-Za-z0-9][A-Za-z0-9_.-]{0,62}/) != nil else {
+        guard Self.isValidPortName(params.name) else {
             throw APIError.invalidParams("invalid port name '\(params.name)': letters, digits, '_', '.', '-', at most 63", parameter: "name")
         }
         guard ports[params.name] == nil else {
@@ -209,7 +227,7 @@ extension VDPAController {
         // The name is taken from here: a second port_add of it meanwhile is try_again.
         try claim(portName: params.name, for: "add")
         defer { busyPorts.remove(params.name) }
-        let socketPath = settings.portsDirectory + "/" + params.name + ".sock"
+        let socketPath = Self.socketPath(ofPort: params.name, in: settings.portsDirectory)
         guard socketPath.utf8.count < 108 else {
             throw APIError.invalidParams("the socket path \(socketPath) is longer than a Unix socket address allows", parameter: "name")
         }
@@ -228,6 +246,7 @@ extension VDPAController {
             gid = id
         }
         try FileSystem.createDirectory(settings.portsDirectory, mode: 0o755)
+        try PrivateDirectory.checkForSockets(settings.portsDirectory)
         let record = PortRecord(name: params.name, device: params.device, socketPath: socketPath,
                                 consumerUID: uid.map(Int64.init), consumerGID: gid.map(Int64.init))
         let port = makePort(record)

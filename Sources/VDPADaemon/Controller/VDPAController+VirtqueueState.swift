@@ -86,7 +86,21 @@ extension VDPAController {
             queueCount: capture.queueCount,
             queues: capture.queues.map { .init(index: $0.index, size: $0.size, layout: capture.layout, base: $0.base, enabled: $0.enabled) },
             control: deviceType == .network ? .init(netConfig: capture.config, features: capture.negotiatedFeatures) : nil)
-        let record = try capture.timings.measure("store") { try storeState(document, origin: "saved", replace: true) }
+        let record: SnapshotRecord
+        do {
+            record = try capture.timings.measure("store") { try storeState(document, origin: "saved", replace: true) }
+        } catch {
+            // Not stored, so not saved: the device must not stay stopped for a state nobody has.
+            if !resume {
+                do {
+                    try await portWork(port, "resume") { try port.resume() }
+                } catch let resumeError {
+                    logger.error("The state could not be stored and the device not resumed", metadata: [
+                        "vdpa.dev": "\(params.device)", "port": "\(port.name)", "error": "\(APIError.from(resumeError).message)"])
+                }
+            }
+            throw error
+        }
         logger.info("Saved virtqueue state", metadata: ["state": "\(name)", "vdpa.dev": "\(params.device)", "port": "\(port.name)",
                                                         "timings_us": "\(capture.timings.dictionary)"])
         return VqStateInfo(origin: record.origin, state: document, timingsUs: capture.timings.dictionary)

@@ -73,6 +73,12 @@ public actor VDPAController {
     /// The devices ports hold, by device name (kept by `noteBackend`).
     var heldDevices: [String: HeldDeviceInfo] = [:]
 
+    /// Device names with a change under way (add, delete, set, bind): one change of a name
+    /// at a time, so two concurrent `dev_add` of one name cannot both win.
+    var busyDevices: Set<String> = []
+    /// Counts the device changes begun: a kernel reading taken while one ran may be stale.
+    var deviceChanges: UInt64 = 0
+
     var inventory = DeviceInventory()
     var records: [String: DeviceRecord] = [:]
     private(set) var family: VDPAFamilyStatus = .unavailable(reason: "not probed yet")
@@ -122,9 +128,28 @@ public actor VDPAController {
             let exists = present.contains(record.name)
             switch (record.state, exists) {
             case (.creating, true):
+                // vdpad stopped inside dev_add after the kernel made the device: finish what
+                // dev_add would have done (the feature check, the driver), or undo it.
+                do {
+                    try await finishCreation(of: record, profile: record.profile.flatMap { profileForAdoption($0, version: record.profileVersion) })
+                    report.adopted.append(record.name)
+                } catch {
+                    logger.error("A device vdpad was creating failed its checks; deleted", metadata: ["vdpa.dev": "\(record.name)", "error": "\(APIError.from(error).message)"])
+                    try? await kernel.deleteDevice(named: record.name)
+                    try store.delete(deviceNamed: record.name)
+                    records[record.name] = nil
+                    report.discarded.append(record.name)
+                }
+            case (.changing, true):
+                // vdpad stopped inside dev_set or dev_bind: the record holds what was asked.
+                do {
+                    try await applyRecordedSettings(record)
+                } catch {
+                    logger.error("Could not carry out a recorded change", metadata: ["vdpa.dev": "\(record.name)", "error": "\(APIError.from(error).message)"])
+                    report.failed[record.name] = APIError.from(error).message
+                }
                 try store.setState(.active, forDevice: record.name)
                 records[record.name]?.state = .active
-                report.adopted.append(record.name)
             case (.creating, false), (.deleting, false):
                 try store.delete(deviceNamed: record.name)
                 records[record.name] = nil
@@ -134,7 +159,7 @@ public actor VDPAController {
                     try store.setState(.active, forDevice: record.name)
                     records[record.name]?.state = .active
                 }
-            case (.active, false), (.vanished, false):
+            case (.active, false), (.vanished, false), (.changing, false):
                 if settings.restoreOnStart {
                     do {
                         try await recreate(record)
@@ -174,12 +199,78 @@ public actor VDPAController {
     private func recreate(_ record: DeviceRecord) async throws {
         let request = try createRequest(from: record)
         try await kernel.createDevice(request)
-        if let driver = record.driver {
-            try await kernel.bind(device: record.name, to: driver == "none" ? nil : BusDriver(rawValue: driver))
-        }
+        if let driver = Self.recordedDriver(record) { try await kernel.bind(device: record.name, to: driver) }
         try store.setState(.active, forDevice: record.name)
         records[record.name]?.state = .active
         recordsVersion &+= 1
+    }
+
+    /// The driver a record asks for: nil when it asks for none, .some(nil) for "none" (unbound).
+    static func recordedDriver(_ record: DeviceRecord) -> BusDriver?? {
+        guard let driver = record.driver else { return nil }
+        return .some(driver == "none" ? nil : BusDriver(rawValue: driver))
+    }
+
+    /// A profile a record names, at the version it was made from (nil when gone or changed).
+    func profileForAdoption(_ name: String, version: Int?) -> Profile? {
+        guard let profile = try? requireProfile(name, parameter: "profile"), version == nil || profile.version == version else { return nil }
+        return profile
+    }
+
+    /// What `dev_add` does once the kernel made the device: the check of its device features
+    /// (the requested ones, a profile's), the driver, and the record made active. Also run at
+    /// start for a device vdpad stopped creating half-way (`kill -9` inside `dev_add`).
+    @discardableResult
+    func finishCreation(of record: DeviceRecord, profile: Profile?) async throws -> DeviceRecord {
+        var record = record
+        let config = try await kernel.deviceConfig(named: record.name)
+        if let requested = record.requestedFeatures.flatMap(VirtioFeatures.init(hex:)), let reported = config.deviceFeatures, reported != requested {
+            throw RPCErrorObject(code: .verificationFailed, message:
+                "the kernel created \(record.name) with device features \(reported.hexString), not the requested \(requested.hexString)")
+        }
+        if let profile, let reported = config.deviceFeatures, reported != profile.features {
+            let type = profile.deviceType
+            let missing = profile.features.subtracting(reported).names(for: type)
+            let extra = reported.subtracting(profile.features).names(for: type)
+            throw RPCErrorObject(code: .verificationFailed, message:
+                "the kernel created \(record.name) with device features \(reported.hexString), not profile \(profile.name)'s "
+                + "\(profile.features.hexString) (missing: \(missing.isEmpty ? "none" : missing.joined(separator: ", ")); "
+                + "extra: \(extra.isEmpty ? "none" : extra.joined(separator: ", ")))")
+        }
+        if let driver = Self.recordedDriver(record) { try await kernel.bind(device: record.name, to: driver) }
+        record.provisionedFeatures = config.deviceFeatures?.hexString
+        record.deviceType = Int(config.deviceType.rawValue)
+        record.state = .active
+        try store.save(record)
+        records[record.name] = record
+        recordsVersion &+= 1
+        return record
+    }
+
+    /// Carries out what a record asks of an existing device: its MAC and its driver (after a
+    /// stop inside `dev_set` or `dev_bind`, whose intent was recorded first).
+    func applyRecordedSettings(_ record: DeviceRecord) async throws {
+        if let text = record.macAddress, let mac = MACAddress(text), (try? await kernel.deviceConfig(named: record.name))?.net?.macAddress != mac {
+            try await kernel.setMACAddress(device: record.name, to: mac)
+        }
+        if let driver = Self.recordedDriver(record), (try? await kernel.binding(ofDevice: record.name))?.driver != driver {
+            try await kernel.bind(device: record.name, to: driver)
+        }
+    }
+
+    /// Marks `name` busy with a change (the caller calls ``endDeviceChange(_:)``), or
+    /// `try_again` when another change of it is under way.
+    func beginDeviceChange(_ name: String, _ operation: String) throws {
+        guard busyDevices.insert(name).inserted else {
+            throw RPCErrorObject(code: .tryAgain, message: "device \(name) is busy with another change; try again when it ends",
+                                 data: RPCErrorData(operation: "\(operation) \(name)"))
+        }
+        deviceChanges &+= 1
+    }
+
+    func endDeviceChange(_ name: String) {
+        busyDevices.remove(name)
+        deviceChanges &+= 1
     }
 
     private func createRequest(from record: DeviceRecord) throws -> DeviceCreateRequest {
@@ -211,7 +302,20 @@ public actor VDPAController {
         family = status
         guard family.isAvailable else { return }
         do {
-            let reading = try await readKernel()
+            // A change that ran while the kernel was read (its awaits let it in) makes the
+            // reading stale: a device added meanwhile would read as removed. Read again.
+            var reading: [InventoryEntry]
+            var attempts = 0
+            repeat {
+                let before = deviceChanges
+                reading = try await readKernel()
+                attempts += 1
+                if before == deviceChanges && busyDevices.isEmpty { break }
+                guard attempts < 3 else {
+                    logger.debug("Resync skipped: devices kept changing while the kernel was read")
+                    return
+                }
+            } while true
             for (name, change) in inventory.replace(with: reading) {
                 if change == .removed, records[name]?.state == .active {
                     try markVanished(name)
@@ -392,6 +496,8 @@ public actor VDPAController {
     public func addDevice(_ params: DevAddParams) async throws -> DeviceInfo {
         var request = try Self.validate(params)
         let driver = try Self.parseDriver(params.driver, parameter: "driver")
+        try beginDeviceChange(params.name, "add")
+        defer { endDeviceChange(params.name) }
         try await ensureKernel()
         if let existing = records[params.name], existing.state != .vanished {
             throw RPCErrorObject(code: .alreadyExists, message: "device \(params.name) already exists (created by vdpad)")
@@ -424,33 +530,13 @@ public actor VDPAController {
             throw error
         }
         do {
-            let config = try await kernel.deviceConfig(named: request.name)
-            if let requested = request.deviceFeatures, let reported = config.deviceFeatures, reported != requested {
-                throw RPCErrorObject(code: .verificationFailed, message:
-                    "the kernel created \(request.name) with device features \(reported.hexString), not the requested \(requested.hexString)")
-            }
-            if let provisioning, let reported = config.deviceFeatures, reported != provisioning.profile.features {
-                let type = provisioning.profile.deviceType
-                let missing = provisioning.profile.features.subtracting(reported).names(for: type)
-                let extra = reported.subtracting(provisioning.profile.features).names(for: type)
-                throw RPCErrorObject(code: .verificationFailed, message:
-                    "the kernel created \(request.name) with device features \(reported.hexString), not profile \(provisioning.profile.name)'s "
-                    + "\(provisioning.profile.features.hexString) (missing: \(missing.isEmpty ? "none" : missing.joined(separator: ", ")); "
-                    + "extra: \(extra.isEmpty ? "none" : extra.joined(separator: ", ")))")
-            }
-            if let driver { try await kernel.bind(device: request.name, to: driver) }
-            record.provisionedFeatures = config.deviceFeatures?.hexString
-            record.deviceType = Int(config.deviceType.rawValue)
-            record.state = .active
-            try store.save(record)
+            record = try await finishCreation(of: record, profile: provisioning?.profile)
         } catch {
             // The caller gets an error, so nothing may remain: undo the creation.
             try? await kernel.deleteDevice(named: request.name)
             try? store.delete(deviceNamed: request.name)
             throw error
         }
-        records[record.name] = record
-        recordsVersion &+= 1
         let entry = try await refreshEntry(request.name)
         publish(.deviceAdded, request.name, origin: "vdpad", driver: entry.binding.driver?.rawValue)
         return deviceInfo(entry)
@@ -501,6 +587,31 @@ public actor VDPAController {
         }
     }
 
+    /// A change of a managed device, intent first: the record with `update` applied is stored as
+    /// `changing` before the kernel is asked (`kernelChange`), then made `active`. When the
+    /// kernel refuses, the record is put back as it was; after a crash in between, the start-up
+    /// reconcile carries the recorded change out. An unmanaged device has no record to keep.
+    private func changeRecorded(_ name: String, _ update: (inout DeviceRecord) -> Void, in kernelChange: () async throws -> Void) async throws {
+        guard let previous = records[name] else {
+            try await kernelChange()
+            return
+        }
+        var record = previous
+        update(&record)
+        record.state = .changing
+        try store.save(record)
+        do {
+            try await kernelChange()
+        } catch {
+            try? store.save(previous)
+            throw error
+        }
+        record.state = .active
+        try store.save(record)
+        records[name] = record
+        recordsVersion &+= 1
+    }
+
     private func requireManaged(_ name: String, force: Bool = false) throws {
         guard records[name] == nil, !force else { return }
         throw RPCErrorObject(code: .unmanagedDevice, message: "device \(name) was not created by vdpad; vdpad does not change it")
@@ -509,7 +620,10 @@ public actor VDPAController {
     public func deleteDevice(_ params: DevDelParams) async throws -> DevDelResult {
         try await ensureKernel()
         let name = params.name
-        if records[name]?.state == .vanished {
+        try beginDeviceChange(name, "delete")
+        defer { endDeviceChange(name) }
+        // A vanished record is dropped without the kernel, unless the device is back in it.
+        if records[name]?.state == .vanished, (try? await kernel.device(named: name)) == nil {
             try store.delete(deviceNamed: name)
             records[name] = nil
             recordsVersion &+= 1
@@ -604,14 +718,12 @@ public actor VDPAController {
             throw APIError.invalidParams("invalid MAC address '\(params.mac)'", parameter: "mac")
         }
         try await ensureKernel()
+        try beginDeviceChange(params.name, "set")
+        defer { endDeviceChange(params.name) }
         if inventory[params.name] == nil { _ = try await refreshEntry(params.name) }
         try requireManaged(params.name)
-        try await kernel.setMACAddress(device: params.name, to: mac)
-        if var record = records[params.name] {
-            record.macAddress = mac.description
-            try store.save(record)
-            records[params.name] = record
-            recordsVersion &+= 1
+        try await changeRecorded(params.name) { $0.macAddress = mac.description } in: {
+            try await self.kernel.setMACAddress(device: params.name, to: mac)
         }
         let before = inventory[params.name]
         let entry = try await refreshEntry(params.name)
@@ -624,15 +736,13 @@ public actor VDPAController {
     public func bindDevice(_ params: DevBindParams) async throws -> DeviceInfo {
         let driver = try Self.parseDriver(params.driver ?? "none", parameter: "driver") ?? nil
         try await ensureKernel()
+        try beginDeviceChange(params.name, "bind")
+        defer { endDeviceChange(params.name) }
         if inventory[params.name] == nil { _ = try await refreshEntry(params.name) }
         try requireManaged(params.name)
         try refuseIfHeldByPort(params.name, operation: "rebind")
-        try await kernel.bind(device: params.name, to: driver)
-        if var record = records[params.name] {
-            record.driver = driver?.rawValue ?? "none"
-            try store.save(record)
-            records[params.name] = record
-            recordsVersion &+= 1
+        try await changeRecorded(params.name) { $0.driver = driver?.rawValue ?? "none" } in: {
+            try await self.kernel.bind(device: params.name, to: driver)
         }
         let entry = try await refreshEntry(params.name)
         publish(.driverBound, params.name, origin: "vdpad", driver: entry.binding.driver?.rawValue)

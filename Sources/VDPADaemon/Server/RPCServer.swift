@@ -64,7 +64,10 @@ public final class RPCServer: Service {
     public func run() async throws {
         let settings = self.settings
         let directory = String(settings.socketPath[..<(settings.socketPath.lastIndex(of: "/") ?? settings.socketPath.startIndex)])
-        if !directory.isEmpty { try FileSystem.createDirectory(directory) }
+        if !directory.isEmpty {
+            try FileSystem.createDirectory(directory)
+            try PrivateDirectory.checkForSockets(directory)
+        }
         let bindPath = settings.socketPath + ".new"
         let unclaimed = UnclaimedConnections()
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -88,8 +91,7 @@ public final class RPCServer: Service {
             }
         // Mode and group are set on a private name, then the socket is renamed into place:
         // no client ever finds the path with other permissions than the configured ones.
-        try FileSystem.setMode(bindPath, settings.socketMode)
-        if let group = settings.socketGroup, !group.isEmpty { try FileSystem.setGroup(bindPath, groupName: group) }
+        try PrivateDirectory.setSocketPermissions(bindPath, mode: settings.socketMode, group: settings.socketGroup)
         try FileSystem.rename(bindPath, to: settings.socketPath)
         logger.info("Listening", metadata: ["socket": "\(settings.socketPath)"])
         onListening()
