@@ -12,13 +12,10 @@ final class ConsumerMemoryRegion: @unchecked Sendable {
     /// Where the consumer has it mapped (the addresses of its SET_VRING_ADDR).
     let consumerAddress: UInt64
     let mapping: MappedFile
-    /// The file is sealed against shrinking: the mapping cannot lose pages under a reader.
-    let sealed: Bool
 
     /// The caller checked that neither `guestPhysicalAddress + size` nor `consumerAddress + size`
     /// overflows (``VhostUserPort``'s SET_MEM_TABLE).
-    init(guestPhysicalAddress: UInt64, size: UInt64, consumerAddress: UInt64, mapping: MappedFile, sealed: Bool = false) {
-        self.sealed = sealed
+    init(guestPhysicalAddress: UInt64, size: UInt64, consumerAddress: UInt64, mapping: MappedFile) {
         self.guestPhysicalAddress = guestPhysicalAddress
         self.size = size
         self.consumerAddress = consumerAddress

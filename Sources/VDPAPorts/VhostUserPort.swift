@@ -164,6 +164,13 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
         self.opener = opener
     }
 
+    /// Reads under the lock without publishing (for the accept loop's checks, which change nothing).
+    private func readLocked<T>(_ body: () -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body()
+    }
+
     /// Runs `body` under the lock, and publishes the status it leaves.
     private func locked<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         lock.lock()
@@ -187,9 +194,9 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
     }
 
     private func serve(_ socket: UnixListeningSocket) {
-        while !locked({ stopped }) {
+        while !readLocked({ stopped }) {
             guard let accepted = try? socket.accept() else {
-                if locked({ stopped }) { return }
+                if readLocked({ stopped }) { return }
                 Thread.sleep(forTimeInterval: 0.05)
                 continue
             }
@@ -532,10 +539,12 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
             var mapped: [ConsumerMemoryRegion] = []
             for (region, fd) in zip(described, fds) {
                 // Sealed before it is mapped, where the file allows it (QEMU's and DPDK's memfds do).
-                let sealed = MappedFile.sealAgainstShrinking(fileDescriptor: fd.rawValue)
+                // Best effort: vdpad itself does not read a hardware port's guest memory (the
+                // device does, through pages the kernel pinned), so an unsealable file is taken.
+                _ = MappedFile.sealAgainstShrinking(fileDescriptor: fd.rawValue)
                 let mapping = try MappedFile(fileDescriptor: fd.rawValue, offset: region.mmapOffset, length: Int(region.size))
                 mapped.append(ConsumerMemoryRegion(guestPhysicalAddress: region.guestPhysicalAddress, size: region.size,
-                                                   consumerAddress: region.userAddress, mapping: mapping, sealed: sealed))
+                                                   consumerAddress: region.userAddress, mapping: mapping))
             }
             if let backend, backend.running { try backend.map(mapped) }
             regions = mapped

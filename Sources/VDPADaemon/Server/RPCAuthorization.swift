@@ -52,7 +52,9 @@ public struct RPCAuthorization: Sendable, Hashable {
 
     /// The caller of a new connection, its groups looked up.
     public func caller(_ credentials: PeerCredentials?) -> RPCCaller {
-        RPCCaller(credentials: credentials, access: access(of: credentials, groups: credentials.map(PeerIdentity.groups(of:)) ?? []))
+        // Root and the daemon's user need no group lookup (an NSS query per connection).
+        if let credentials, credentials.uid == 0 || credentials.uid == daemonUID { return RPCCaller(credentials: credentials, access: .admin) }
+        return RPCCaller(credentials: credentials, access: access(of: credentials, groups: credentials.map(PeerIdentity.groups(of:)) ?? []))
     }
 
     /// Why `caller` may not call `method`, for the error message.
