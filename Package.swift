@@ -224,7 +224,9 @@ let package = Package(
         .testTarget(
             name: "VDPADaemonTests",
             dependencies: ["VDPADaemon", "VDPATestSupport", "VDPAClient", "VDPAPolicy", "VDPAVhostTestSupport", "VDPAVhost", "VhostUser",
-                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")],
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+                           // A second connection to the daemon's database, to make its writes fail.
+                           .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

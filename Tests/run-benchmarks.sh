@@ -3,7 +3,7 @@
 # the same run (Documentation/performance.md records them). Run as root on Debian bookworm;
 # give it a quiet machine.
 #
-#   Tests/run-benchmarks.sh [api] [cli] [datapath] [compat] [vq] [dpdk]   default: api cli datapath compat vq
+#   Tests/run-benchmarks.sh [api] [cli] [datapath] [compat] [vq] [dpdk] [soak]   default: api cli datapath compat vq
 #     api   vdpa-bench api: API throughput/latency over the real socket, 4096 devices, 1 and 64
 #           clients, daemon RSS; reference: the same socket server answering canned bytes
 #     cli   in the kernel lab: vdpactl against iproute2's vdpa (dev add / show / del)
@@ -18,6 +18,9 @@
 #           in-process over fake devices (vdpad's own overhead); reference: the kernel's floor
 #           (suspend, read bases, resume on a device held directly)
 #     dpdk  Tests/bench-dpdk.sh: DPDK's vhost-user against virtio-user, the same setups
+#     soak  vdpa-bench soak: 1000 API clients for 180 s (BENCH_SOAK_SECONDS) against the daemon
+#           with 4096 devices: latency per method, RSS, descriptors and threads before, during
+#           and after; fails on a wrong answer, a missed event or a descriptor left open
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -43,6 +46,7 @@ for w in "${WHAT[@]}"; do
       setsid -w bash -c 'echo -15 > /proc/self/autogroup; exec nice -n -15 "$@"' dpdk \
         bash Tests/bench-dpdk.sh "${BENCH_DPDK_SECONDS:-12}" | tee "$OUT/dpdk.txt" ;;
     compat) "$ROOT/.build/bin/vdpa-bench" compat | tee "$OUT/compat.txt" ;;
+    soak) "$ROOT/.build/bin/vdpa-bench" soak --seconds "${BENCH_SOAK_SECONDS:-180}" | tee "$OUT/soak.txt" ;;
     vq)
       "$ROOT/.build/bin/vdpa-bench" vq --rounds "${BENCH_ROUNDS:-40}" | tee "$OUT/vq-fake.txt"
       bash Tests/Lab/lab.sh kernel

@@ -35,7 +35,8 @@ VDPAD_UAPI_DIR=$UAPI swift test --skip-build
 step "kernel-lab tests (Linux $(bash Tests/Lab/lab.sh env | sed -n 's/^KVER=//p') under QEMU)"
 LAB_OUT=${LAB_OUT:-$ROOT/.build/lab-results}
 mkdir -p "$LAB_OUT"
-LAB_QUIET=${LAB_QUIET:-0} bash Tests/Lab/lab.sh run Tests/Lab/run-swift-tests-in-guest.sh "$LAB_OUT" -- "$ROOT/.build/debug" LabTests
+# The guest runs every kernel-lab test, crash trials included (~15 min under TCG).
+TIMEOUT=${LAB_TIMEOUT:-1800} LAB_QUIET=${LAB_QUIET:-0} bash Tests/Lab/lab.sh run Tests/Lab/run-swift-tests-in-guest.sh "$LAB_OUT" -- "$ROOT/.build/debug" LabTests
 
 if [ "${FUZZ_SECONDS:-20}" != 0 ]; then
   step "fuzz targets (${FUZZ_SECONDS:-20} s each)"

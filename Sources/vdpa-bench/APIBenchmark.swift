@@ -34,15 +34,7 @@ struct APIBenchmarkCommand: AsyncParsableCommand {
         let daemon = try BenchServerProcess.start(["serve", "--socket", daemonSocket, "--state-dir", work + "/state"], socket: daemonSocket)
         let rssStart = daemon.residentKiB()
 
-        let populateStart = DispatchTime.now()
-        let client = try VDPAClient(socketPath: daemonSocket)
-        for index in 0..<devices {
-            _ = try client.call(.devAdd, DevAddParams(name: "bench\(index)", mgmtdev: "vdpasim_net",
-                                                      mac: String(format: "02:00:00:00:%02x:%02x", index >> 8, index & 0xff)),
-                                as: DeviceInfo.self)
-        }
-        let populateSeconds = Double(DispatchTime.now().uptimeNanoseconds - populateStart.uptimeNanoseconds) / 1e9
-        client.close()
+        let populateSeconds = try Self.populate(socket: daemonSocket, devices: devices)
         print(String(format: "dev_add: %d devices in %.2f s (%.0f/s, one durable transaction each)",
                      devices, populateSeconds, Double(devices) / populateSeconds))
 
@@ -107,6 +99,22 @@ struct APIBenchmarkCommand: AsyncParsableCommand {
     }
 }
 
+extension APIBenchmarkCommand {
+    /// Creates `devices` devices `bench0`… through `dev_add` on the daemon at `socket`;
+    /// returns the seconds it took.
+    static func populate(socket: String, devices: Int) throws -> Double {
+        let start = DispatchTime.now()
+        let client = try VDPAClient(socketPath: socket)
+        defer { client.close() }
+        for index in 0..<devices {
+            _ = try client.call(.devAdd, DevAddParams(name: "bench\(index)", mgmtdev: "vdpasim_net",
+                                                      mac: String(format: "02:00:00:00:%02x:%02x", index >> 8, index & 0xff)),
+                                as: DeviceInfo.self)
+        }
+        return Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+    }
+}
+
 /// A child `vdpa-bench serve …` process.
 struct BenchServerProcess {
     let process: Process
@@ -136,10 +144,17 @@ struct BenchServerProcess {
     /// VmHWM (peak RSS) of the process, KiB.
     func peakResidentKiB() -> Int { statusField("VmHWM:") }
 
+    /// Threads of the process.
+    func threads() -> Int { statusField("Threads:") }
+    /// Open file descriptors of the process (entries of /proc/PID/fd).
+    func openDescriptors() -> Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.processIdentifier)/fd").count) ?? -1
+    }
+
     private func statusField(_ name: String) -> Int {
         guard let text = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
               let line = text.split(separator: "\n").first(where: { $0.hasPrefix(name) }) else { return 0 }
-        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+        return Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") ?? 0
     }
 
     func stop() throws {

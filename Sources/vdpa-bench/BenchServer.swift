@@ -19,6 +19,12 @@ struct BenchServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("canned"), parsing: .singleValue,
             help: "METHOD=FILE: answer METHOD with the line in FILE (reference mode).")
     var cannedReplies: [String] = []
+    @Option(name: .customLong("max-connections-per-user"), help: "API connections one uid may hold (daemon mode).")
+    var maximumConnectionsPerUser = DaemonConfiguration().maximumConnectionsPerUser
+    @Option(name: .customLong("max-subscriptions-per-user"), help: "Event subscriptions one uid may hold (daemon mode).")
+    var maximumSubscriptionsPerUser = DaemonConfiguration().maximumSubscriptionsPerUser
+    @Option(name: .customLong("resync-interval"), help: "Seconds between full re-reads of the kernel (daemon mode).")
+    var resyncIntervalSeconds = 3600
 
     func run() async throws {
         var logger = Logger(label: "vdpa-bench-server")
@@ -27,7 +33,9 @@ struct BenchServerCommand: AsyncParsableCommand {
             var configuration = DaemonConfiguration()
             configuration.socketPath = socket
             configuration.stateDirectory = stateDirectory ?? FileManager.default.temporaryDirectory.path + "/vdpa-bench-state"
-            configuration.resyncIntervalSeconds = 3600
+            configuration.resyncIntervalSeconds = resyncIntervalSeconds
+            configuration.maximumConnectionsPerUser = maximumConnectionsPerUser
+            configuration.maximumSubscriptionsPerUser = maximumSubscriptionsPerUser
             let daemon = try await Daemon(configuration: configuration, kernel: FakeVDPAKernel(), environment: [:], logger: logger)
             try await daemon.run()
         } else {

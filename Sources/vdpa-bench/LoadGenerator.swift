@@ -7,9 +7,12 @@ import VDPASystem
 /// figures are the server's.
 final class RawClient {
     private let connection: UnixStreamConnection
-    private var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    private var buffer: [UInt8]
 
-    init(socketPath: String) throws { connection = try UnixStreamConnection(path: socketPath) }
+    init(socketPath: String, bufferBytes: Int = 1 << 20) throws {
+        connection = try UnixStreamConnection(path: socketPath)
+        buffer = [UInt8](repeating: 0, count: bufferBytes)
+    }
 
     static func request(_ method: String, id: Int = 1) -> [UInt8] {
         Array(#"{"jsonrpc":"2.0","id":\#(id),"method":"\#(method)"}"#.utf8) + [UInt8(ascii: "\n")]

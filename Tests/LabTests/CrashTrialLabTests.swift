@@ -2,8 +2,11 @@ import Foundation
 import Testing
 import VDPAClient
 import VDPANetlink
+import VDPAPolicy
 import VDPARPC
 import VDPATestSupport
+import VDPAVhostTestSupport
+import VirtioModel
 
 extension LabTests {
     /// `kill -9` of the real vdpad at random points of its changes, against the real kernel:
@@ -40,6 +43,37 @@ extension LabTests {
             return devices
         }
 
+        /// Where vdpad's records and the kernel disagree about the trial devices (names `ct…`):
+        /// a device only one of them has, a MAC or driver that differs, a record not active.
+        static func disagreements(_ daemon: SpawnedDaemon, kernel: [String: (mac: String?, driver: String)]) async throws -> [String] {
+            let list = try await daemon.withClient { try $0.call(.devList, DevListParams(), as: DevListResult.self) }
+            let managed = Dictionary(list.devices.filter { $0.name.hasPrefix("ct") && $0.managed }.map { ($0.name, $0) }) { first, _ in first }
+            var found: [String] = []
+            if !list.vanished.isEmpty { found.append("vanished after a restart: \(list.vanished.map(\.name))") }
+            if Set(managed.keys) != Set(kernel.keys) {
+                found.append("store has \(managed.keys.sorted()), kernel has \(kernel.keys.sorted())")
+            }
+            for (name, device) in managed {
+                if let recorded = device.record?.mac, let actual = kernel[name]?.mac, recorded != actual { found.append("\(name): record mac \(recorded), kernel \(actual)") }
+                if let recorded = device.record?.driver, let actual = kernel[name]?.driver, recorded != actual { found.append("\(name): record driver \(recorded), kernel \(actual)") }
+                if device.record?.state != "active" { found.append("\(name): record state \(device.record?.state ?? "none")") }
+            }
+            return found
+        }
+
+        static func printTally(_ title: String, consistent: Int, of trials: Int, _ tally: [String: (acknowledged: Int, cut: Int)]) {
+            print("\(title): \(consistent)/\(trials) consistent after kill -9 and restart")
+            for (operation, counts) in tally.sorted(by: { $0.key < $1.key }) {
+                print("  \(operation): \(counts.acknowledged) acknowledged before the kill, \(counts.cut) cut by it")
+            }
+        }
+
+        /// Milliseconds since `start`, at least 50.
+        static func milliseconds(since start: ContinuousClock.Instant) -> Int {
+            let (seconds, attoseconds) = (ContinuousClock.now - start).components
+            return max(50, Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000))
+        }
+
         @Test func killMinus9AtRandomPointsLosesNothingAcknowledged() async throws {
             let trials = Int(Lab.environment["VDPAD_CRASH_TRIALS"] ?? "") ?? 100
             var random = Generator(state: 0x5eed_cafe)
@@ -55,8 +89,7 @@ extension LabTests {
             let start = ContinuousClock.now
             _ = try await daemon.withClient { try $0.call(.devAdd, DevAddParams(name: "ctcal", mgmtdev: "vdpasim_net", driver: "vhost_vdpa"), as: DeviceInfo.self) }
             _ = try await daemon.withClient { try $0.call(.devDel, DevDelParams(name: "ctcal"), as: DevDelResult.self) }
-            let (seconds, attoseconds) = (ContinuousClock.now - start).components
-            let window = max(50, Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000))
+            let window = Self.milliseconds(since: start)
             print("crash trials: a dev_add and a dev_del take \(window) ms; kills within 0-\(window) ms of each change")
 
             for trial in 0..<trials {
@@ -129,19 +162,8 @@ extension LabTests {
 
                 // Restart, then check: acknowledged changes are there; store and kernel agree.
                 daemon = try await SpawnedDaemon(directory: directory, configuration: configuration)
-                let list = try await daemon.withClient { try $0.call(.devList, DevListParams(), as: DevListResult.self) }
                 let kernel = try await Self.kernelDevices()
-                let managed = Dictionary(list.devices.filter { $0.name.hasPrefix("ct") && $0.managed }.map { ($0.name, $0) }) { first, _ in first }
-                var found: [String] = []
-                if !list.vanished.isEmpty { found.append("vanished after a restart: \(list.vanished.map(\.name))") }
-                if Set(managed.keys) != Set(kernel.keys) {
-                    found.append("store has \(managed.keys.sorted()), kernel has \(kernel.keys.sorted())")
-                }
-                for (name, device) in managed {
-                    if let recorded = device.record?.mac, let actual = kernel[name]?.mac, recorded != actual { found.append("\(name): record mac \(recorded), kernel \(actual)") }
-                    if let recorded = device.record?.driver, let actual = kernel[name]?.driver, recorded != actual { found.append("\(name): record driver \(recorded), kernel \(actual)") }
-                    if device.record?.state != "active" { found.append("\(name): record state \(device.record?.state ?? "none")") }
-                }
+                var found = try await Self.disagreements(daemon, kernel: kernel)
                 // The model follows the acknowledged changes; where a change was cut, what is
                 // there now (either outcome) becomes the model, once it is consistent.
                 for (name, expected) in model.devices where acknowledged || operation == "port_add" || operation == "port_del" || operation == "port_set" {
@@ -161,12 +183,125 @@ extension LabTests {
                 model.devices = kernel.mapValues { ($0.mac ?? "", $0.driver) }
                 model.ports = served
             }
-            try await daemon.stop()
+            _ = try await daemon.stop()
 
-            print("crash trials: \(consistent)/\(trials) consistent after kill -9 and restart")
-            for (operation, counts) in tally.sorted(by: { $0.key < $1.key }) {
-                print("  \(operation): \(counts.acknowledged) acknowledged before the kill, \(counts.cut) cut by it")
+            Self.printTally("crash trials", consistent: consistent, of: trials, tally)
+            #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+            try await Lab.removeAllDevices()
+        }
+        /// `kill -9` during live moves (`port_set PORT dev DEV`), saves and restores of a port
+        /// whose VMM (the mini VMM) is running traffic on vdpasim_net. After each restart the
+        /// VMM reconnects and its frames come back exactly once; the port is on the device of
+        /// the last acknowledged move (or, for a cut one, on one of the two); every
+        /// acknowledged save reads back as acknowledged, and a cut one is whole or absent.
+        @Test func killMinus9DuringMovesSavesAndRestoresOfARunningPort() async throws {
+            let trials = Int(Lab.environment["VDPAD_CRASH_PORT_TRIALS"] ?? "") ?? 30
+            var random = Generator(state: 0xface_b00c)
+            let directory = InProcessDaemon.temporaryDirectory("vdpad-crash-port")
+            let configuration = "ports_dir = \(directory)/ports\n"
+            var daemon = try await SpawnedDaemon(directory: directory, configuration: configuration)
+            let devices = ["ctm0", "ctm1", "ctm2"]
+            for name in devices { try await Ports.addDevice(daemon, name) }
+            let port = try await daemon.withClient { try $0.call(.portAdd, PortAddParams(name: "ctmp", device: "ctm0"), as: PortInfo.self) }
+            let vmm = try MiniVMM(vhostUserSocket: port.socket)
+            var next = 0
+            /// Frames `next…` sent and received exactly once, in order; what went wrong if not.
+            func traffic(_ count: Int = 4) throws -> String? {
+                let frames = Ports.frames(next..<(next + count))
+                try vmm.postReceiveBuffers(count: count)
+                try vmm.transmit(frames)
+                let received = try vmm.receive(count: count)
+                _ = try vmm.completedTransmissions()  // the transmit descriptors back to the driver
+                defer { next += count }
+                if received.map(\.frame) != frames { return "frames \(next)..<\(next + count): \(received.count) of \(count) came back, or not in order" }
+                if try !vmm.receive(count: 1, timeoutMilliseconds: 300).isEmpty { return "a frame came back twice" }
+                return nil
             }
+            if let problem = try traffic() { Issue.record("before the trials: \(problem)") }
+            var portDevice = "ctm0"
+            // The window: a move and a save, here.
+            let start = ContinuousClock.now
+            _ = try await daemon.withClient { try $0.call(.portSet, PortSetParams(name: "ctmp", device: "ctm1"), as: PortInfo.self) }
+            _ = try await daemon.withClient { try $0.call(.vqStateSave, VqStateSaveParams(device: "ctm1", name: "calibration", resume: true), as: VqStateInfo.self) }
+            let window = Self.milliseconds(since: start)
+            portDevice = "ctm1"
+            print("crash trials of a running port: a move and a save take \(window) ms; kills within 0-\(window) ms of each change")
+
+            var saved: [String: VirtqueueStateDocument] = [:]
+            var tally: [String: (acknowledged: Int, cut: Int)] = [:]
+            var consistent = 0
+            var problems: [String] = []
+            for trial in 0..<trials {
+                let operation = ["move", "save", "restore"].randomElement(using: &random)!
+                let target = devices.filter { $0 != portDevice }.randomElement(using: &random)!
+                let source = portDevice
+                let request: @Sendable (VDPAClient) throws -> VirtqueueStateDocument?
+                let name = "cs\(trial)"
+                switch operation {
+                case "move":
+                    request = { _ = try $0.call(.portSet, PortSetParams(name: "ctmp", device: target), as: PortInfo.self); return nil }
+                case "save":
+                    request = { try $0.call(.vqStateSave, VqStateSaveParams(device: source, name: name, resume: true), as: VqStateInfo.self).state }
+                default:  // restore: a save with the rings left stopped (acknowledged), then the restore onto another device
+                    saved[name] = try await daemon.withClient { try $0.call(.vqStateSave, VqStateSaveParams(device: source, name: name), as: VqStateInfo.self).state }
+                    request = { _ = try $0.call(.vqStateRestore, VqStateRestoreParams(name: name, device: target), as: VqStateRestoreResult.self); return nil }
+                }
+                let running = daemon
+                let call = Task { () -> (acknowledged: Bool, state: VirtqueueStateDocument?) in
+                    do { return (true, try await running.withClient(request)) } catch { return (false, nil) }
+                }
+                try await Task.sleep(for: .milliseconds(Int.random(in: 0...window, using: &random)))
+                try await daemon.kill()
+                let (acknowledged, state) = await call.value
+                tally[operation, default: (0, 0)].acknowledged += acknowledged ? 1 : 0
+                tally[operation, default: (0, 0)].cut += acknowledged ? 0 : 1
+                if acknowledged, let state { saved[name] = state }
+
+                daemon = try await SpawnedDaemon(directory: directory, configuration: configuration)
+                let kernel = try await Self.kernelDevices()
+                var found = try await Self.disagreements(daemon, kernel: kernel)
+                for device in devices where kernel[device]?.driver != "vhost_vdpa" { found.append("\(device) is \(kernel[device].map { "on \($0.driver)" } ?? "missing")") }
+                // The port's device: the move's target once acknowledged, one of the two if cut.
+                let info = try await daemon.withClient { try $0.call(.portGet, PortNameParams(name: "ctmp"), as: PortInfo.self) }
+                let moves = operation != "save"
+                let allowed = moves ? (acknowledged ? [target] : [source, target]) : [source]
+                if !allowed.contains(info.device ?? "none") { found.append("port on \(info.device ?? "none"), expected \(allowed)") }
+                portDevice = info.device ?? portDevice
+                // Saved states: the acknowledged ones as they were; a cut one whole or absent.
+                let listed = try await daemon.withClient { try $0.call(.vqStateList, as: VqStateListResult.self) }
+                for (saveName, document) in saved {
+                    do {
+                        let kept = try await daemon.withClient { try $0.call(.vqStateGet, VqStateNameParams(name: saveName), as: VqStateInfo.self) }
+                        if kept.state != document { found.append("saved state \(saveName) reads back changed") }
+                    } catch {
+                        found.append("acknowledged saved state \(saveName): \(error)")
+                    }
+                }
+                for summary in listed.states where saved[summary.name] == nil && summary.name != "calibration" {
+                    do {
+                        _ = try await daemon.withClient { try $0.call(.vqStateGet, VqStateNameParams(name: summary.name), as: VqStateInfo.self) }
+                    } catch {
+                        found.append("saved state \(summary.name) of a cut save does not read: \(error)")
+                    }
+                }
+                // The VMM reconnects (as QEMU does, from the used indexes) and traffic flows.
+                if await Lab.eventually({ FileManager.default.fileExists(atPath: port.socket) }) {
+                    do {
+                        try vmm.reconnect()
+                        if let problem = try traffic() { found.append(problem) }
+                    } catch {
+                        found.append("the VMM could not reconnect or send: \(error)")
+                    }
+                } else {
+                    found.append("no port socket after the restart")
+                }
+                if found.isEmpty { consistent += 1 } else { problems.append("trial \(trial) (\(operation) \(source)→\(target), \(acknowledged ? "acknowledged" : "cut")): " + found.joined(separator: "; ")) }
+            }
+            vmm.close()
+            _ = try await daemon.withClient { try $0.call(.portDel, PortNameParams(name: "ctmp"), as: PortDelResult.self) }
+            _ = try await daemon.stop()
+
+            Self.printTally("crash trials of a running port", consistent: consistent, of: trials, tally)
             #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
             try await Lab.removeAllDevices()
         }

@@ -44,12 +44,7 @@ import VirtioModel
     }
 
     /// The mini VMM's set-up blocks on its socket while the daemon answers on the concurrency pool.
-    func connect(_ socket: String) async throws -> MiniVMM {
-        final class Box: @unchecked Sendable { var vmm: MiniVMM? }
-        let box = Box()
-        try await runOffThePool { box.vmm = try MiniVMM(vhostUserSocket: socket) }
-        return try #require(box.vmm)
-    }
+    func connect(_ socket: String) async throws -> MiniVMM { try await connectMiniVMM(socket) }
 
     @Test func aConsumerStartsTheDeviceAndItsStateMovesToAnotherDevice() async throws {
         let daemon = try await daemon()

@@ -37,19 +37,9 @@ import VDPAVhostTestSupport
     }
 
     @Test func aMoveStuckInTheDeviceHoldsUpNoOtherCall() async throws {
-        let kernel = FakeVDPAKernel()
         let opener = GatedOpener()
-        let daemon = try await InProcessDaemon(kernel: kernel, vhostOpener: opener)
-        for name in ["d0", "d1"] {
-            _ = try await daemon.withClient {
-                try $0.call(.devAdd, DevAddParams(name: name, mgmtdev: "vdpasim_net", mac: "02:00:00:00:00:01", driver: "vhost_vdpa"), as: DeviceInfo.self)
-            }
-        }
-        let port = try await daemon.withClient { try $0.call(.portAdd, PortAddParams(name: "vm", device: "d0"), as: PortInfo.self) }
-        final class Box: @unchecked Sendable { var vmm: MiniVMM? }
-        let box = Box()
-        try await runOffThePool { box.vmm = try MiniVMM(vhostUserSocket: port.socket) }
-        let vmm = try #require(box.vmm)
+        let (daemon, _, port) = try await daemonWithPort(opener: opener, devices: ["d0", "d1"])
+        let vmm = try await connectMiniVMM(port.socket)
         defer { vmm.close() }
 
         // The move opens d1 under the port's lock, and d1 does not answer.
@@ -98,18 +88,10 @@ struct AnyCodable: Codable, Sendable {
 /// What a port holds of a VMM: no more memory than its limit, nothing once the VMM leaves.
 @Suite(.serialized) struct PortResourceTests {
     @Test func aVMMThatLeavesLeavesNothingMappedAndOneOverTheLimitIsRefused() async throws {
-        let kernel = FakeVDPAKernel()
         let opener = FakeVhostOpener()
-        let daemon = try await InProcessDaemon(kernel: kernel, vhostOpener: opener)
-        let device = try await daemon.withClient {
-            try $0.call(.devAdd, DevAddParams(name: "d0", mgmtdev: "vdpasim_net", mac: "02:00:00:00:00:01", driver: "vhost_vdpa"), as: DeviceInfo.self)
-        }
-        let port = try await daemon.withClient { try $0.call(.portAdd, PortAddParams(name: "vm", device: "d0"), as: PortInfo.self) }
-        final class Box: @unchecked Sendable { var vmm: MiniVMM? }
-        let box = Box()
-        try await runOffThePool { box.vmm = try MiniVMM(vhostUserSocket: port.socket) }
-        let vmm = try #require(box.vmm)
-        let path = try #require(device.vhostDevice)
+        let (daemon, devices, port) = try await daemonWithPort(opener: opener)
+        let vmm = try await connectMiniVMM(port.socket)
+        let path = try #require(devices[0].vhostDevice)
         let held = try #require(opener.device(at: path))
         #expect(held.mappingCount == 1)
         vmm.close()
@@ -127,7 +109,7 @@ struct AnyCodable: Codable, Sendable {
             try $0.call(.devAdd, DevAddParams(name: "d0", mgmtdev: "vdpasim_net", mac: "02:00:00:00:00:01", driver: "vhost_vdpa"), as: DeviceInfo.self)
         }
         let limited = try await small.withClient { try $0.call(.portAdd, PortAddParams(name: "vm", device: "d0"), as: PortInfo.self) }
-        await #expect(throws: (any Error).self) { try await runOffThePool { box.vmm = try MiniVMM(vhostUserSocket: limited.socket) } }
+        await #expect(throws: (any Error).self) { _ = try await connectMiniVMM(limited.socket) }
         let info = try await small.withClient { try $0.call(.portGet, PortNameParams(name: "vm"), as: PortInfo.self) }
         #expect(info.state != "running" && (info.consumer?.memoryRegions ?? 0) == 0)
         try await small.stop()

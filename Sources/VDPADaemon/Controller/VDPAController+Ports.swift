@@ -92,25 +92,22 @@ extension VDPAController {
     /// change of a busy port is `try_again`.
     func portWork<T: Sendable>(_ port: VhostUserPort, _ operation: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
         try claim(port, for: operation)
-        defer { busyPorts.remove(port.name) }
+        defer { busyPorts.release(port.name) }
         return try await Self.offActor(body)
     }
 
-    /// Marks `port` busy (the caller removes it from `busyPorts` when done): `try_again` when
+    /// Marks `port` busy (the caller releases it in `busyPorts` when done): `try_again` when
     /// it is busy already, `not_found` when it was deleted while the caller waited.
     func claim(_ port: VhostUserPort, for operation: String) throws {
         try claim(portName: port.name, for: operation)
         guard ports[port.name] === port else {
-            busyPorts.remove(port.name)
+            busyPorts.release(port.name)
             throw RPCErrorObject(code: .notFound, message: "no port \(port.name) (it was deleted)", data: RPCErrorData(parameter: "name"))
         }
     }
 
     func claim(portName name: String, for operation: String) throws {
-        guard busyPorts.insert(name).inserted else {
-            throw RPCErrorObject(code: .tryAgain, message: "port \(name) is busy with another change; try again when it ends",
-                                 data: RPCErrorData(operation: "\(operation) on port \(name)"))
-        }
+        try busyPorts.claim(name, operation: "\(operation) on port \(name)")
     }
 
     /// `body` on a thread outside the actor's executor; the caller waits without holding it.
@@ -226,7 +223,7 @@ extension VDPAController {
         }
         // The name is taken from here: a second port_add of it meanwhile is try_again.
         try claim(portName: params.name, for: "add")
-        defer { busyPorts.remove(params.name) }
+        defer { busyPorts.release(params.name) }
         let socketPath = Self.socketPath(ofPort: params.name, in: settings.portsDirectory)
         guard socketPath.utf8.count < 108 else {
             throw APIError.invalidParams("the socket path \(socketPath) is longer than a Unix socket address allows", parameter: "name")

@@ -168,7 +168,7 @@ extension VDPAController {
         }
         // The port is busy from staging to launch: no other change of its device in between.
         try claim(port, for: "restore")
-        defer { busyPorts.remove(portName) }
+        defer { busyPorts.release(portName) }
         // Open, check (every reason at once) and prepare the target; nothing runs on it yet.
         let device = params.device, stateName = params.name, deviceType = info?.deviceType ?? document.deviceType
         let staged = try await Self.offActor {

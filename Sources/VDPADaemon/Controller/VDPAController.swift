@@ -69,13 +69,13 @@ public actor VDPAController {
     var portRecords: [String: PortRecord] = [:]
     var portsStarted = false
     /// Ports whose device work (attach, move, save, restore) is under way off the actor.
-    var busyPorts: Set<String> = []
+    var busyPorts = BusyNames(kind: "port")
     /// The devices ports hold, by device name (kept by `noteBackend`).
     var heldDevices: [String: HeldDeviceInfo] = [:]
 
     /// Device names with a change under way (add, delete, set, bind): one change of a name
     /// at a time, so two concurrent `dev_add` of one name cannot both win.
-    var busyDevices: Set<String> = []
+    var busyDevices = BusyNames(kind: "device")
     /// Counts the device changes begun: a kernel reading taken while one ran may be stale.
     var deviceChanges: UInt64 = 0
 
@@ -84,6 +84,7 @@ public actor VDPAController {
     private(set) var family: VDPAFamilyStatus = .unavailable(reason: "not probed yet")
     private var lastReconcile: Date?
     private var cachedDeviceList: (generation: UInt64, recordsVersion: UInt64, bytes: [UInt8])?
+    private let deviceListEncoder = DeviceListEncoder()
     var recordsVersion: UInt64 = 0
     private var cachedDeviceCounts: (generation: UInt64, recordsVersion: UInt64, counts: DaemonStatusResult.DeviceCounts)?
 
@@ -261,15 +262,12 @@ public actor VDPAController {
     /// Marks `name` busy with a change (the caller calls ``endDeviceChange(_:)``), or
     /// `try_again` when another change of it is under way.
     func beginDeviceChange(_ name: String, _ operation: String) throws {
-        guard busyDevices.insert(name).inserted else {
-            throw RPCErrorObject(code: .tryAgain, message: "device \(name) is busy with another change; try again when it ends",
-                                 data: RPCErrorData(operation: "\(operation) \(name)"))
-        }
+        try busyDevices.claim(name, operation: "\(operation) \(name)")
         deviceChanges &+= 1
     }
 
     func endDeviceChange(_ name: String) {
-        busyDevices.remove(name)
+        busyDevices.release(name)
         deviceChanges &+= 1
     }
 
@@ -389,10 +387,12 @@ public actor VDPAController {
         if let cached = cachedDeviceCounts, cached.generation == inventory.generation, cached.recordsVersion == recordsVersion {
             return cached.counts
         }
-        let managed = inventory.entries.keys.reduce(0) { $0 + (records[$1] != nil ? 1 : 0) }
-        let counts = DaemonStatusResult.DeviceCounts(
-            managed: managed, unmanaged: inventory.entries.count - managed,
-            vanished: records.values.reduce(0) { $0 + ($1.state == .vanished ? 1 : 0) })
+        // Index lookups and in-place reads: no record is copied.
+        var managed = 0
+        for name in inventory.entries.keys where records.index(forKey: name) != nil { managed += 1 }
+        var vanished = 0
+        for index in records.values.indices where records.values[index].state == .vanished { vanished += 1 }
+        let counts = DaemonStatusResult.DeviceCounts(managed: managed, unmanaged: inventory.entries.count - managed, vanished: vanished)
         cachedDeviceCounts = (inventory.generation, recordsVersion, counts)
         return counts
     }
@@ -440,18 +440,21 @@ public actor VDPAController {
     // MARK: API: devices
 
     func deviceInfo(_ entry: InventoryEntry) -> DeviceInfo {
-        let record = records[entry.info.name]
-        return DeviceInfo(
+        Self.deviceInfo(entry, record: records[entry.info.name], held: heldDevices[entry.info.name])
+    }
+
+    static func deviceInfo(_ entry: InventoryEntry, record: DeviceRecord?, held: HeldDeviceInfo?) -> DeviceInfo {
+        DeviceInfo(
             name: entry.info.name, type: entry.info.deviceType.typeName, deviceID: entry.info.deviceType.rawValue,
             mgmtdev: entry.info.managementDevice.description, vendorID: entry.info.vendorID,
             maxVqs: entry.info.maxVirtqueues, maxVqSize: entry.info.maxVirtqueueSize, minVqSize: entry.info.minVirtqueueSize,
             driver: entry.binding.driver?.rawValue, vhostDevice: entry.binding.vhostDevicePath,
             virtioDevice: entry.binding.virtioDevice, netdevs: entry.binding.netdevs, blockDevices: entry.binding.blockDevices,
             managed: record != nil, record: record.map { recordInfo($0, deviceType: entry.info.deviceType) },
-            held: heldDevices[entry.info.name])
+            held: held)
     }
 
-    func recordInfo(_ record: DeviceRecord, deviceType: VirtioDeviceType?) -> DeviceRecordInfo {
+    static func recordInfo(_ record: DeviceRecord, deviceType: VirtioDeviceType?) -> DeviceRecordInfo {
         let type = deviceType ?? record.deviceType.flatMap { UInt32(exactly: $0) }.map { VirtioDeviceType(rawValue: $0) }
         return DeviceRecordInfo(
             state: record.state.rawValue, createdAt: Timestamp.string(record.createdAt), mac: record.macAddress,
@@ -463,8 +466,13 @@ public actor VDPAController {
 
     public func listDevices(_ params: DevListParams) async throws -> DevListResult {
         if params.refresh == true, family.isAvailable { await resync() }
-        return DevListResult(
-            devices: inventory.names.compactMap { inventory[$0].map(deviceInfo) },
+        return Self.deviceList(inventory: inventory, records: records, held: heldDevices)
+    }
+
+    /// The `dev_list` answer of an inventory, the records and the devices ports hold.
+    static func deviceList(inventory: DeviceInventory, records: [String: DeviceRecord], held: [String: HeldDeviceInfo]) -> DevListResult {
+        DevListResult(
+            devices: inventory.names.compactMap { name in inventory[name].map { deviceInfo($0, record: records[name], held: held[name]) } },
             vanished: records.values.filter { $0.state == .vanished }.sorted { $0.name < $1.name }.map {
                 VanishedDeviceInfo(name: $0.name, mgmtdev: ManagementDeviceHandle(bus: $0.managementBus, name: $0.managementName).description,
                                    record: recordInfo($0, deviceType: nil))
@@ -473,13 +481,19 @@ public actor VDPAController {
 
     /// `dev_list` encoded once per inventory change: with thousands of devices the
     /// encoding, not the lookup, is the cost of an answer.
-    public func encodedDeviceList(_ params: DevListParams, encode: @Sendable (DevListResult) throws -> [UInt8]) async throws -> [UInt8] {
+    public func encodedDeviceList(_ params: DevListParams) async throws -> [UInt8] {
         if params.refresh == true, family.isAvailable { await resync() }
-        if let cached = cachedDeviceList, cached.generation == inventory.generation, cached.recordsVersion == recordsVersion {
+        let (generation, version) = (inventory.generation, recordsVersion)
+        if let cached = cachedDeviceList, cached.generation == generation, cached.recordsVersion == version {
             return cached.bytes
         }
-        let bytes = try encode(try await listDevices(DevListParams()))
-        cachedDeviceList = (inventory.generation, recordsVersion, bytes)
+        // Built and encoded off the actor (the dictionaries are copied on write, so taking them
+        // costs nothing): other calls go on meanwhile.
+        let (inventory, records, held) = (inventory, records, heldDevices)
+        let bytes = try await deviceListEncoder.encode { Self.deviceList(inventory: inventory, records: records, held: held) }
+        if generation == inventory.generation, version == recordsVersion {
+            cachedDeviceList = (generation, version, bytes)
+        }
         return bytes
     }
 

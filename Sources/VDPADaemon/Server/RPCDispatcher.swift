@@ -126,7 +126,7 @@ public struct RPCDispatcher: Sendable {
                 return .reply(try Self.encode(id: id, try await controller.deleteDevice(p)))
             case .devList:
                 let p = try optionalParams(DevListParams.self, data) ?? DevListParams()
-                let result = try await controller.encodedDeviceList(p) { try RPCJSON.encode($0) }
+                let result = try await controller.encodedDeviceList(p)
                 return Self.splice(id: id, encodedResult: result)
             case .devGet:
                 let p = try requiredParams(DeviceNameParams.self, data)
