@@ -83,7 +83,7 @@ let package = Package(
         // Ports: vhost-user sockets answered by vdpad, backed by a vhost-vdpa device it holds.
         .target(
             name: "VDPAPorts",
-            dependencies: ["VhostUser", "VDPAVhost", "VDPASystem", "VirtioModel", "Virtqueue"],
+            dependencies: ["VhostUser", "VDPAVhost", "VDPASystem", "VirtioModel", "Virtqueue", "VirtioNet", "VDPADatapath"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -223,7 +223,7 @@ let package = Package(
         .testTarget(name: "VDPAStoreTests", dependencies: ["VDPAStore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "VDPADaemonTests",
-            dependencies: ["VDPADaemon", "VDPATestSupport", "VDPAClient", "VDPAPolicy", "VDPAVhostTestSupport", "VDPAVhost", "VhostUser",
+            dependencies: ["VDPADaemon", "VDPATestSupport", "VDPAClient", "VDPAPolicy", "VDPAVhostTestSupport", "VDPAVhost", "VhostUser", "VirtioNetTestSupport",
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
                            // A second connection to the daemon's database, to make its writes fail.
                            .product(name: "GRDB", package: "GRDB.swift")],

@@ -2,48 +2,6 @@ import VDPASystem
 import VDPAVhost
 import VirtioModel
 
-/// A guest memory region as a port's consumer described it (vhost-user SET_MEM_TABLE),
-/// mapped into vdpad so the vhost-vdpa device can pin it: IOVA = guest physical address,
-/// `uaddr` = vdpad's mapping.
-final class ConsumerMemoryRegion: @unchecked Sendable {
-    // SAFETY (@unchecked): immutable after init; the mapping lives as long as this object.
-    let guestPhysicalAddress: UInt64
-    let size: UInt64
-    /// Where the consumer has it mapped (the addresses of its SET_VRING_ADDR).
-    let consumerAddress: UInt64
-    let mapping: MappedFile
-
-    /// The caller checked that neither `guestPhysicalAddress + size` nor `consumerAddress + size`
-    /// overflows (``VhostUserPort``'s SET_MEM_TABLE).
-    init(guestPhysicalAddress: UInt64, size: UInt64, consumerAddress: UInt64, mapping: MappedFile) {
-        self.guestPhysicalAddress = guestPhysicalAddress
-        self.size = size
-        self.consumerAddress = consumerAddress
-        self.mapping = mapping
-    }
-
-    /// The guest physical address of a consumer address inside this region.
-    func guestPhysical(ofConsumerAddress address: UInt64) -> UInt64? {
-        guard address >= consumerAddress, address - consumerAddress < size else { return nil }
-        return guestPhysicalAddress + (address - consumerAddress)
-    }
-}
-
-/// One virtqueue as the consumer set it up.
-struct ConsumerQueue {
-    var size: UInt16 = 0
-    /// Ring addresses as guest physical addresses (translated from the consumer's).
-    var addresses: VringAddresses?
-    /// The base the consumer asked for (SET_VRING_BASE).
-    var base: UInt32 = 0
-    var kick: OwnedFileDescriptor?
-    var call: OwnedFileDescriptor?
-    var enabled = false
-
-    /// Whether the consumer gave it a size and addresses: a queue a device can run.
-    var isSetUp: Bool { addresses != nil && size > 0 }
-}
-
 /// Microseconds per named step, in the order they ran.
 public struct StepTimings: Sendable, Hashable {
     public private(set) var steps: [(name: String, microseconds: Int)] = []
@@ -79,8 +37,10 @@ public struct StepTimings: Sendable, Hashable {
 /// never touch vdpad). The sequence is the driver's (virtio 1.2 §3.1.1) as QEMU's
 /// vhost-vdpa runs it: reset, ACKNOWLEDGE, DRIVER, features, FEATURES_OK, IOTLB maps,
 /// vrings (num, addr, base, kick, call, enable), DRIVER_OK.
-final class HardwareBackend {
+final class HardwareBackend: PortBackend {
     let deviceName: String
+    /// The device's character device, `/dev/vhost-vdpa-N`.
+    let path: String
     let device: any VhostVDPAControl
     let offeredFeatures: VirtioFeatures
     let backendFeatures: BackendFeatures
@@ -96,9 +56,10 @@ final class HardwareBackend {
     /// `write()`), batching, and suspend/resume where the parent has them.
     static let wantedBackendFeatures: BackendFeatures = [.iotlbMessageV2, .iotlbBatch, .suspend, .resume]
 
-    /// Takes ownership of an opened device and reads what it offers.
-    init(deviceName: String, device: any VhostVDPAControl) throws(VhostError) {
+    /// Takes ownership of an opened device (`path`: its character device) and reads what it offers.
+    init(deviceName: String, path: String, device: any VhostVDPAControl) throws(VhostError) {
         self.deviceName = deviceName
+        self.path = path
         self.device = device
         do {
             try device.setOwner()
@@ -117,26 +78,23 @@ final class HardwareBackend {
 
     var canSuspend: Bool { backendFeatures.contains(.suspend) }
 
-    /// What the API shows of it, `path` being its character device.
-    func snapshot(path: String) -> PortBackendSnapshot {
+    /// What the API shows of it.
+    var snapshot: PortBackendSnapshot {
         PortBackendSnapshot(device: deviceName, path: path, offeredFeatures: offeredFeatures, backendFeatures: backendFeatures,
                             queueCount: queueCount, maximumQueueSize: maximumQueueSize)
     }
     var canResume: Bool { backendFeatures.contains(.resume) }
 
-    /// Programs the device with the consumer's setup and starts it with each queue at
-    /// `bases[index]` (the vhost encoding).
-    func start(features: VirtioFeatures, regions: [ConsumerMemoryRegion], queues: [Int: ConsumerQueue], bases: [Int: UInt32],
-               timings: inout StepTimings) throws(VhostError) {
-        try prepare(features: features, regions: regions, queues: queues, timings: &timings)
-        try launch(queues: queues, bases: bases, timings: &timings)
+    /// The consumer's features, with ACCESS_PLATFORM when the device offers it: vdpad maps
+    /// the consumer's memory through the IOTLB, IOVA = guest physical address.
+    func runningFeatures(for consumerFeatures: VirtioFeatures) -> VirtioFeatures {
+        offeredFeatures.contains(.accessPlatform) ? consumerFeatures.union(.accessPlatform) : consumerFeatures
     }
 
     /// Everything but the ring positions: reset, features, IOTLB maps, each vring's size,
     /// addresses and eventfds. A device prepared this way can be launched in a few ioctls,
     /// which is what keeps the pause of a move short.
-    func prepare(features: VirtioFeatures, regions: [ConsumerMemoryRegion], queues: [Int: ConsumerQueue],
-                 timings: inout StepTimings) throws(VhostError) {
+    func prepare(features: VirtioFeatures, session: ConsumerSession, timings: inout StepTimings) throws(VhostError) {
         running = false
         suspended = false
         try timings.measure("reset") { () throws(VhostError) in
@@ -152,9 +110,9 @@ final class HardwareBackend {
             }
         }
         negotiatedFeatures = features
-        try timings.measure("map") { () throws(VhostError) in try map(regions) }
+        try timings.measure("map") { () throws(VhostError) in try map(session.regions) }
         try timings.measure("vrings") { () throws(VhostError) in
-            for (index, queue) in queues.sorted(by: { $0.key < $1.key }) {
+            for (index, queue) in session.queues.sorted(by: { $0.key < $1.key }) {
                 guard let addresses = queue.addresses, queue.size > 0 else { continue }
                 let vq = QueueIndex(UInt32(index))
                 try device.setQueueSize(vq, queue.size)
@@ -175,9 +133,9 @@ final class HardwareBackend {
     /// kick of each enabled queue after DRIVER_OK (a device ignores kicks before it; QEMU's
     /// vhost-vdpa does the same after starting a device). A spurious notification is always
     /// allowed (virtio 1.2 §2.9: the device finds no new buffers and waits again).
-    func launch(queues: [Int: ConsumerQueue], bases: [Int: UInt32], timings: inout StepTimings) throws(VhostError) {
+    func launch(session: ConsumerSession, bases: [Int: UInt32], timings: inout StepTimings) throws(VhostError) {
         try timings.measure("vring_base") { () throws(VhostError) in
-            for (index, queue) in queues.sorted(by: { $0.key < $1.key }) where queue.isSetUp {
+            for (index, queue) in session.queues.sorted(by: { $0.key < $1.key }) where queue.isSetUp {
                 let vq = QueueIndex(UInt32(index))
                 try device.setQueueBase(vq, bases[index] ?? queue.base)
                 try device.setQueueEnabled(vq, queue.enabled)
@@ -187,7 +145,7 @@ final class HardwareBackend {
             try device.setStatus([.acknowledge, .driver, .featuresOK, .driverOK])
         }
         running = true
-        try timings.measure("kick") { () throws(VhostError) in try kick(queues) }
+        try timings.measure("kick") { () throws(VhostError) in try kick(session.queues) }
     }
 
     /// Notifies the device of each enabled queue once, through the queue's kick eventfd (the
@@ -241,14 +199,14 @@ final class HardwareBackend {
 
     /// VHOST_VDPA_RESUME, then one kick of each enabled queue of `queues` (the start rule of
     /// ``launch``: kicks that came while suspended may have been dropped).
-    func resume(queues: [Int: ConsumerQueue]) throws(VhostError) {
+    func resume(session: ConsumerSession) throws(VhostError) {
         guard suspended else { return }
         guard canResume else {
             throw VhostError(step: "VHOST_VDPA_RESUME", device: device.path, errno: ErrnoCode.notSupported, reason: "the device's backend cannot resume (no VHOST_BACKEND_F_RESUME)")
         }
         try device.resume()
         suspended = false
-        try kick(queues)
+        try kick(session.queues)
     }
 
     /// VHOST_GET_VRING_BASE of each queue.
@@ -259,8 +217,42 @@ final class HardwareBackend {
     }
 
     /// Device-specific configuration space, whole.
-    func config() throws(VhostError) -> [UInt8] {
+    func configSpace() throws(VhostError) -> [UInt8] {
         try device.config(offset: 0, length: try device.configSize())
+    }
+
+    /// VHOST_VDPA_GET_CONFIG of `length` bytes at `offset`.
+    func config(offset: UInt32, length: UInt32) throws(VhostError) -> [UInt8] {
+        try device.config(offset: offset, length: length)
+    }
+
+    /// VHOST_VDPA_GET_STATUS.
+    func status() throws(VhostError) -> DeviceStatus { try device.status() }
+
+    /// The consumer replaced its memory table: the IOTLB follows when the device runs.
+    func memoryChanged(_ session: ConsumerSession) throws(VhostError) {
+        if running { try map(session.regions) }
+    }
+
+    /// VHOST_SET_VRING_KICK of a running device (a prepared one gets it in ``prepare``).
+    func kickChanged(queue index: Int, session: ConsumerSession) throws(VhostError) {
+        guard running else { return }
+        try device.setKick(QueueIndex(UInt32(index)), session.queues[index]?.kick?.rawValue ?? -1)
+    }
+
+    /// VHOST_SET_VRING_CALL of a running device (a prepared one gets it in ``prepare``).
+    func callChanged(queue index: Int, session: ConsumerSession) throws(VhostError) {
+        guard running else { return }
+        try device.setCall(QueueIndex(UInt32(index)), session.queues[index]?.call?.rawValue ?? -1)
+    }
+
+    /// VHOST_VDPA_SET_VRING_ENABLE of a running device; a ring enabled on it may already hold
+    /// work (the start rule of ``launch``), so it is kicked once.
+    func enabledChanged(queue index: Int, session: ConsumerSession) throws(VhostError) {
+        guard running, !suspended else { return }
+        let enabled = session.queues[index]?.enabled ?? false
+        try device.setQueueEnabled(QueueIndex(UInt32(index)), enabled)
+        if enabled, let queue = session.queues[index] { try kick([index: queue]) }
     }
 
     /// Resets the device (status 0): it stops touching guest memory.
@@ -271,7 +263,7 @@ final class HardwareBackend {
     }
 
     /// Gives the device up; the kernel resets it on close.
-    func close() {
+    func release() {
         stop()
         device.close()
     }

@@ -13,6 +13,8 @@ public struct PortError: Error, Hashable, Sendable, CustomStringConvertible {
         case notAttached
         /// The consumer asked for something the port does not offer.
         case consumer
+        /// The port cannot do this (yet).
+        case notSupported
     }
     public var kind: Kind
     public var message: String
@@ -34,8 +36,18 @@ public struct PortStateCapture: Sendable {
     public var timings: StepTimings
 }
 
-/// The device a port holds, as the API lists it.
+/// What processes a port's rings.
+public enum PortBackendKind: String, Sendable, Hashable {
+    /// A vhost-vdpa device: the rings are processed by the device.
+    case hardware
+    /// vdpad's own datapath, with a TAP interface as its network side.
+    case software
+}
+
+/// The backend a port holds, as the API lists it.
 public struct PortBackendSnapshot: Sendable, Hashable {
+    public var kind: PortBackendKind = .hardware
+    /// The device's name; for a software backend, the TAP's.
     public var device: String
     public var path: String
     public var offeredFeatures: VirtioFeatures
@@ -60,6 +72,8 @@ public struct PortStatus: Sendable, Hashable {
     public var queueSizes: [Int: Int]
     /// Connections refused because their peer was not the allowed consumer.
     public var refusedConsumers: Int = 0
+    /// A software backend's counters (read live, without the port's lock).
+    public var softwareCounters: SoftwareCounters?
 }
 
 /// Who may connect to a port besides root: a VMM whose uid is `uid`, or whose groups
@@ -106,9 +120,8 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
     // The consumer's side.
     private var connected = false
     private var protocolFeatures: VhostUserProtocolFeatures = []
-    private var consumerFeatures: VirtioFeatures?
-    private var regions: [ConsumerMemoryRegion] = []
-    private var queues: [Int: ConsumerQueue] = [:]
+    /// The consumer's features, memory and rings: what every backend starts from.
+    private var session = ConsumerSession()
     private var consumerStatus: UInt8 = 0
     private var driverOK = false
     /// Positions read from the last device the consumer's rings ran on, by queue: where the
@@ -118,8 +131,7 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
     private var consumerGeneration: UInt64 = 0
 
     // The backend.
-    private var backend: HardwareBackend?
-    private var backendPath: String?
+    private var backend: (any PortBackend)?
     /// The last offer made to a consumer, kept while no device is attached.
     private var lastOffer: VirtioFeatures?
 
@@ -234,9 +246,8 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
         connection?.stop()
         listener?.close()
         locked {
-            backend?.close()
+            backend?.release()
             backend = nil
-            backendPath = nil
             resetConsumer()
         }
     }
@@ -250,34 +261,61 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
     public func attach(device: String, path: String, check: (PortBackendSnapshot) throws -> Void = { _ in }) throws -> StepTimings {
         try locked { () throws -> StepTimings in
             if let current = backend, current.running, !current.suspended, current.deviceName != device {
+                if current.snapshot.kind == .software {
+                    throw PortError(kind: .notSupported, message: "port \(name): its rings run in software on TAP \(current.deviceName); switching running rings to a device is not supported yet (detach first)")
+                }
                 return try moveLocked(to: device, path: path, check: check)
             }
-            var timings = StepTimings()
-            if backend?.deviceName == device { releaseBackend() }
-            let hardware = try open(device: device, path: path, check: check, timings: &timings)
-            releaseBackend()
-            install(hardware, path: path)
-            if driverOK { try startBackend(bases: lastKnownBases, timings: &timings) }
-            return timings
+            return try attachLocked(name: device) { timings in try open(device: device, path: path, check: check, timings: &timings) }
         }
     }
 
+    /// Takes vdpad's own datapath as the backend, with TAP interface `tap` as its network side
+    /// (created when it does not exist). When the consumer's rings are stopped, they start on it
+    /// where they stood; rings running on a device do not switch (not supported yet).
+    @discardableResult
+    public func attach(tap: String) throws -> StepTimings {
+        try locked { () throws -> StepTimings in
+            if let current = backend, current.running, !current.suspended, current.deviceName != tap {
+                throw PortError(kind: .notSupported, message: "port \(name): its rings run on \(current.deviceName); switching running rings to the software datapath is not supported yet (detach first)")
+            }
+            return try attachLocked(name: tap) { timings in
+                try timings.measure("open") { () throws in try SoftwareBackend(tapName: tap, mac: nil, mtu: nil) }
+            }
+        }
+    }
+
+    /// Replaces the backend (released first when `name` is the one held) with the one `open`
+    /// makes, and starts it when the consumer's rings are set up.
+    private func attachLocked(name: String, open: (inout StepTimings) throws -> any PortBackend) throws -> StepTimings {
+        var timings = StepTimings()
+        if backend?.deviceName == name { releaseBackend() }
+        let opened = try open(&timings)
+        releaseBackend()
+        install(opened)
+        if driverOK { try startBackend(bases: lastKnownBases, timings: &timings) }
+        return timings
+    }
+
+
+
     /// Opens and owns a device, and lets `check` refuse it before anything is programmed.
-    private func open(device: String, path: String, check: (PortBackendSnapshot) throws -> Void, timings: inout StepTimings) throws -> HardwareBackend {
-        let hardware = try timings.measure("open") { () throws in try HardwareBackend(deviceName: device, device: try opener.open(path: path)) }
+    private func open(device: String, path: String, check: (PortBackendSnapshot) throws -> Void, timings: inout StepTimings) throws -> any PortBackend {
+        let hardware = try timings.measure("open") { () throws in
+            try HardwareBackend(deviceName: device, path: path, device: try opener.open(path: path))
+        }
         do {
-            try check(hardware.snapshot(path: path))
+            try check(hardware.snapshot)
         } catch {
-            hardware.close()
+            hardware.release()
             throw error
         }
         return hardware
     }
 
-    private func install(_ hardware: HardwareBackend, path: String) {
-        backend = hardware
-        backendPath = path
-        lastOffer = Self.offer(from: hardware.offeredFeatures)
+    private func install(_ newBackend: any PortBackend) {
+        backend = newBackend
+        lastOffer = Self.offer(from: newBackend.offeredFeatures)
     }
 
     /// Moves running rings to another device with the shortest pause: the target is opened
@@ -294,27 +332,27 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
             throw PortError(kind: .notAttached, message: "port \(name): no device is running the consumer's rings")
         }
         guard current.canSuspend else {
-            throw VhostError(step: "VHOST_VDPA_SUSPEND", device: current.device.path, errno: ErrnoCode.notSupported,
+            throw VhostError(step: "VHOST_VDPA_SUSPEND", device: current.snapshot.path, errno: ErrnoCode.notSupported,
                              reason: "the device's backend cannot suspend (no VHOST_BACKEND_F_SUSPEND): its rings cannot move")
         }
         var timings = StepTimings()
         let target = try open(device: device, path: path, check: check, timings: &timings)
         do {
-            try target.prepare(features: current.negotiatedFeatures, regions: regions, queues: queues, timings: &timings)
+            try target.prepare(features: current.negotiatedFeatures, session: session, timings: &timings)
             let pauseStart = ContinuousClock.now
-            try timings.measure("suspend") { () throws(VhostError) in try current.suspend() }
-            let indexes = configuredQueueIndexes
-            let bases = try timings.measure("read_base") { () throws(VhostError) in try current.bases(of: indexes) }
-            try target.launch(queues: queues, bases: bases, timings: &timings)
+            try timings.measure("suspend") { () throws in try current.suspend() }
+            let indexes = session.configuredQueueIndexes
+            let bases = try timings.measure("read_base") { () throws in try current.bases(of: indexes) }
+            try target.launch(session: session, bases: bases, timings: &timings)
             timings.record("pause", since: pauseStart)
             lastKnownBases = bases
         } catch {
-            target.close()
-            if current.suspended { try? current.resume(queues: queues) }
+            target.release()
+            if current.suspended { try? current.resume(session: session) }
             throw error
         }
-        timings.measure("release") { current.close() }
-        install(target, path: path)
+        timings.measure("release") { current.release() }
+        install(target)
         return timings
     }
 
@@ -324,20 +362,16 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
     }
 
     private func releaseBackend() {
-        guard let hardware = backend else { return }
+        guard let held = backend else { return }
         rememberWhereTheRingsStand()
-        hardware.close()
+        held.release()
         backend = nil
-        backendPath = nil
     }
 
     /// The device held, if any (as of the last release of the lock: never waits).
     public var backendDevice: PortBackendSnapshot? { status.backend }
 
-    private func backendSnapshot() -> PortBackendSnapshot? {
-        guard let backend, let backendPath else { return nil }
-        return backend.snapshot(path: backendPath)
-    }
+    private func backendSnapshot() -> PortBackendSnapshot? { backend?.snapshot }
 
     /// What the port looks like, as of the last release of its lock: never waits for device work.
     public var status: PortStatus { published.withLock { $0 } }
@@ -352,25 +386,25 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
             } else {
                 state = driverOK ? .detached : .configuring
             }
-            return PortStatus(state: state, consumerConnected: connected, consumerFeatures: consumerFeatures, memoryRegions: regions.count,
-                              queues: queues.keys.sorted(), driverOK: driverOK, backend: backendSnapshot(),
+            return PortStatus(state: state, consumerConnected: connected, consumerFeatures: session.features, memoryRegions: session.regions.count,
+                              queues: session.queues.keys.sorted(), driverOK: driverOK, backend: backendSnapshot(),
                               runningFeatures: backend?.running == true ? backend?.negotiatedFeatures : nil, runningDeviceType: backend?.deviceType,
-                              queueSizes: queues.filter { $0.value.addresses != nil }.mapValues { Int($0.size) }, refusedConsumers: refusedConsumers)
+                              queueSizes: session.queues.filter { $0.value.addresses != nil }.mapValues { Int($0.size) }, refusedConsumers: refusedConsumers,
+                              softwareCounters: (backend as? SoftwareBackend)?.counters)
         }
     }
 
     private func startBackend(bases: [Int: UInt32], timings: inout StepTimings) throws {
         guard let backend else { return }
-        guard let consumerFeatures else { throw PortError(kind: .notAttached, message: "port \(name): the consumer has not set its features") }
-        try backend.start(features: deviceFeatures(for: consumerFeatures, on: backend), regions: regions, queues: queues, bases: bases, timings: &timings)
+        guard let consumerFeatures = session.features else { throw PortError(kind: .notAttached, message: "port \(name): the consumer has not set its features") }
+        try backend.prepare(features: runningFeatures(for: consumerFeatures, on: backend), session: session, timings: &timings)
+        try backend.launch(session: session, bases: bases, timings: &timings)
     }
 
-    /// What the device runs with: the consumer's features, without the vhost-user bit, with
-    /// ACCESS_PLATFORM when the device offers it (vdpad maps through the IOTLB).
-    private func deviceFeatures(for consumerFeatures: VirtioFeatures, on hardware: HardwareBackend) -> VirtioFeatures {
-        var features = consumerFeatures.subtracting(Self.protocolFeaturesBit)
-        if hardware.offeredFeatures.contains(.accessPlatform) { features.insert(.accessPlatform) }
-        return features
+    /// What a backend runs with: the consumer's features without the vhost-user bit, and
+    /// what the backend adds (a device's ACCESS_PLATFORM: vdpad maps through the IOTLB).
+    private func runningFeatures(for consumerFeatures: VirtioFeatures, on backend: any PortBackend) -> VirtioFeatures {
+        backend.runningFeatures(for: consumerFeatures.subtracting(Self.protocolFeaturesBit))
     }
 
     // MARK: saving and restoring
@@ -383,18 +417,18 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
                 throw PortError(kind: .notAttached, message: "port \(name): no device is running the consumer's rings (state: \(backend == nil ? "no backend" : "not started"))")
             }
             var timings = StepTimings()
-            try timings.measure("suspend") { () throws(VhostError) in try backend.suspend() }
-            let indexes = configuredQueueIndexes
-            let bases = try timings.measure("read_base") { () throws(VhostError) in try backend.bases(of: indexes) }
-            let (status, config) = try timings.measure("status_config") { () throws(VhostError) in (try backend.device.status(), try backend.config()) }
+            try timings.measure("suspend") { () throws in try backend.suspend() }
+            let indexes = session.configuredQueueIndexes
+            let bases = try timings.measure("read_base") { () throws in try backend.bases(of: indexes) }
+            let (status, config) = try timings.measure("status_config") { () throws in (try backend.status(), try backend.configSpace()) }
             lastKnownBases = bases
-            if resume { try timings.measure("resume") { () throws(VhostError) in try backend.resume(queues: queues) } }
+            if resume { try timings.measure("resume") { () throws in try backend.resume(session: session) } }
             let layout: QueueLayout = backend.negotiatedFeatures.contains(.ringPacked) ? .packed : .split
             return PortStateCapture(
                 device: backend.deviceName, deviceType: backend.deviceType, offeredFeatures: backend.offeredFeatures,
                 negotiatedFeatures: backend.negotiatedFeatures, backendFeatures: backend.backendFeatures, status: status, config: config,
                 queueCount: backend.queueCount,
-                queues: indexes.map { (index: $0, size: Int(queues[$0]?.size ?? 0), base: bases[$0] ?? 0, enabled: queues[$0]?.enabled ?? false) },
+                queues: indexes.map { (index: $0, size: Int(session.queues[$0]?.size ?? 0), base: bases[$0] ?? 0, enabled: session.queues[$0]?.enabled ?? false) },
                 layout: layout, timings: timings)
         }
     }
@@ -404,7 +438,7 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
     public func resume() throws {
         try locked { () throws in
             guard let backend, backend.suspended else { return }
-            try backend.resume(queues: queues)
+            try backend.resume(session: session)
         }
     }
 
@@ -418,25 +452,23 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
     /// the first half of a restore (the caller may replay device state in between).
     public final class StagedBackend: @unchecked Sendable {
         // SAFETY (@unchecked): used by one caller between stage and launch.
-        fileprivate let hardware: HardwareBackend
-        fileprivate let path: String
+        fileprivate let backend: any PortBackend
         fileprivate let generation: UInt64
         public fileprivate(set) var timings: StepTimings
         fileprivate var launched = false
-        fileprivate init(hardware: HardwareBackend, path: String, generation: UInt64, timings: StepTimings) {
-            self.hardware = hardware
-            self.path = path
+        fileprivate init(backend: any PortBackend, generation: UInt64, timings: StepTimings) {
+            self.backend = backend
             self.generation = generation
             self.timings = timings
         }
-        deinit { if !launched { hardware.close() } }
+        deinit { if !launched { backend.release() } }
     }
 
     /// Opens `device`, lets `check` refuse it, and prepares it (features, maps, vring sizes,
     /// addresses, eventfds). When the port holds that very device, it is released first.
     public func stage(device: String, path: String, check: (PortBackendSnapshot) throws -> Void = { _ in }) throws -> StagedBackend {
         try locked { () throws -> StagedBackend in
-            guard driverOK, !regions.isEmpty, let consumerFeatures else {
+            guard driverOK, !session.regions.isEmpty, let consumerFeatures = session.features else {
                 throw PortError(kind: .notAttached, message: "port \(name): no consumer has set up its rings to start a device under")
             }
             var timings = StepTimings()
@@ -447,12 +479,12 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
             }
             let hardware = try open(device: device, path: path, check: check, timings: &timings)
             do {
-                try hardware.prepare(features: deviceFeatures(for: consumerFeatures, on: hardware), regions: regions, queues: queues, timings: &timings)
+                try hardware.prepare(features: runningFeatures(for: consumerFeatures, on: hardware), session: session, timings: &timings)
             } catch {
-                hardware.close()
+                hardware.release()
                 throw error
             }
-            return StagedBackend(hardware: hardware, path: path, generation: consumerGeneration, timings: timings)
+            return StagedBackend(backend: hardware, generation: consumerGeneration, timings: timings)
         }
     }
 
@@ -460,15 +492,14 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
     /// (the vhost encoding of a saved state). Returns the timings of both halves.
     public func launch(_ staged: StagedBackend, bases: [Int: UInt32]) throws -> StepTimings {
         try locked { () throws -> StepTimings in
-            guard staged.generation == consumerGeneration, driverOK, let consumerFeatures else {
+            guard staged.generation == consumerGeneration, driverOK, session.features != nil else {
                 throw PortError(kind: .notAttached, message: "port \(name): the consumer changed its set-up while the device was being prepared; try again")
             }
-            _ = consumerFeatures
             var timings = staged.timings
             timings.measure("release") { releaseBackend() }
             staged.launched = true
-            install(staged.hardware, path: staged.path)
-            try staged.hardware.launch(queues: queues, bases: bases, timings: &timings)
+            install(staged.backend)
+            try staged.backend.launch(session: session, bases: bases, timings: &timings)
             lastKnownBases = bases
             return timings
         }
@@ -503,7 +534,7 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
             if let offer = currentOffer, !features.isSubset(of: offer) {
                 throw PortError(kind: .consumer, message: "port \(name): features \(features.subtracting(offer)) were not offered")
             }
-            consumerFeatures = features
+            session.features = features
             return nil
         case .setOwner:
             return nil
@@ -539,45 +570,47 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
             var mapped: [ConsumerMemoryRegion] = []
             for (region, fd) in zip(described, fds) {
                 // Sealed before it is mapped, where the file allows it (QEMU's and DPDK's memfds do).
-                // Best effort: vdpad itself does not read a hardware port's guest memory (the
-                // device does, through pages the kernel pinned), so an unsealable file is taken.
-                _ = MappedFile.sealAgainstShrinking(fileDescriptor: fd.rawValue)
+                // A hardware port takes an unsealable file (vdpad does not read its memory: the
+                // device does, through pages the kernel pinned); the software backend refuses it.
+                let sealed = MappedFile.sealAgainstShrinking(fileDescriptor: fd.rawValue)
                 let mapping = try MappedFile(fileDescriptor: fd.rawValue, offset: region.mmapOffset, length: Int(region.size))
                 mapped.append(ConsumerMemoryRegion(guestPhysicalAddress: region.guestPhysicalAddress, size: region.size,
-                                                   consumerAddress: region.userAddress, mapping: mapping))
+                                                   consumerAddress: region.userAddress, mapping: mapping, sealedAgainstShrinking: sealed))
             }
-            if let backend, backend.running { try backend.map(mapped) }
-            regions = mapped
+            var next = session
+            next.regions = mapped
+            try backend?.memoryChanged(next)
+            session = next
             return nil
         case .setVringNum(let state):
             let index = try queueIndex(state.index)
-            guard state.num > 0, state.num <= 32768, state.num & (state.num - 1) == 0 || consumerFeatures?.contains(.ringPacked) == true else {
+            guard state.num > 0, state.num <= 32768, state.num & (state.num - 1) == 0 || session.features?.contains(.ringPacked) == true else {
                 throw PortError(kind: .consumer, message: "port \(name): queue \(index) size \(state.num)")
             }
-            queues[index, default: ConsumerQueue()].size = UInt16(state.num)
+            session.queues[index, default: ConsumerQueue()].size = UInt16(state.num)
             return nil
         case .setVringAddress(let address):
             let index = try queueIndex(address.index)
             func translate(_ consumerAddress: UInt64, _ what: String) throws -> IOVA {
-                guard let physical = regions.lazy.compactMap({ $0.guestPhysical(ofConsumerAddress: consumerAddress) }).first else {
+                guard let physical = session.regions.lazy.compactMap({ $0.guestPhysical(ofConsumerAddress: consumerAddress) }).first else {
                     throw PortError(kind: .consumer, message: "port \(name): queue \(index) \(what) address 0x\(String(consumerAddress, radix: 16)) is in no memory region")
                 }
                 return IOVA(physical)
             }
-            queues[index, default: ConsumerQueue()].addresses = VringAddresses(
+            session.queues[index, default: ConsumerQueue()].addresses = VringAddresses(
                 descriptorTable: try translate(address.descriptorTable, "descriptor table"),
                 driverArea: try translate(address.availableRing, "available ring"),
                 deviceArea: try translate(address.usedRing, "used ring"))
             return nil
         case .setVringBase(let state):
             let index = try queueIndex(state.index)
-            queues[index, default: ConsumerQueue()].base = state.num
+            session.queues[index, default: ConsumerQueue()].base = state.num
             lastKnownBases[index] = nil
             return nil
         case .getVringBase(let raw):
             // vhost-user: GET_VRING_BASE stops the ring and answers where it stands.
             let index = try queueIndex(raw)
-            var base = lastKnownBases[index] ?? queues[index]?.base ?? 0
+            var base = lastKnownBases[index] ?? session.queues[index]?.base ?? 0
             if let backend, backend.running {
                 if backend.canSuspend {
                     try backend.suspend()
@@ -587,36 +620,32 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
                     backend.stop()
                 }
             }
-            queues[index]?.enabled = false
+            session.queues[index]?.enabled = false
             return .vringState(VhostUserVringState(index: UInt32(index), num: base))
         case .setVringKick(let raw, let hasFD), .setVringCall(let raw, let hasFD):
             let index = try queueIndex(raw)
             let fd = hasFD ? fds.first : nil
             if case .setVringKick = request {
-                queues[index, default: ConsumerQueue()].kick = fd
-                if let backend, backend.running { try backend.device.setKick(QueueIndex(UInt32(index)), fd?.rawValue ?? -1) }
+                session.queues[index, default: ConsumerQueue()].kick = fd
+                try backend?.kickChanged(queue: index, session: session)
             } else {
-                queues[index, default: ConsumerQueue()].call = fd
-                if let backend, backend.running { try backend.device.setCall(QueueIndex(UInt32(index)), fd?.rawValue ?? -1) }
+                session.queues[index, default: ConsumerQueue()].call = fd
+                try backend?.callChanged(queue: index, session: session)
             }
             return nil
         case .setVringErr:
             return nil
         case .setVringEnable(let state):
             let index = try queueIndex(state.index)
-            queues[index, default: ConsumerQueue()].enabled = state.num != 0
-            if let backend, backend.running, !backend.suspended {
-                try backend.device.setQueueEnabled(QueueIndex(UInt32(index)), state.num != 0)
-                // A ring enabled on a running device may already hold work (the start rule).
-                if state.num != 0, let queue = queues[index] { try backend.kick([index: queue]) }
-            }
-            if !protocolFeatures.contains(.status), !driverOK, allConfiguredQueuesReady {
+            session.queues[index, default: ConsumerQueue()].enabled = state.num != 0
+            try backend?.enabledChanged(queue: index, session: session)
+            if !protocolFeatures.contains(.status), !driverOK, session.allConfiguredQueuesReady {
                 try consumerStarted()
             }
             return nil
         case .getConfig(let offset, let size, let flags):
             guard let backend else { throw PortError(kind: .consumer, message: "port \(name) has no backend device to read config from") }
-            return .config(offset: offset, flags: flags, bytes: try backend.device.config(offset: offset, length: size))
+            return .config(offset: offset, flags: flags, bytes: try backend.config(offset: offset, length: size))
         case .setConfig:
             throw PortError(kind: .consumer, message: "port \(name): the configuration space is read-only")
         case .setStatus(let raw):
@@ -638,21 +667,14 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
         }
     }
 
-    /// The queues the consumer gave addresses to (the ones a device runs), by index.
-    private var configuredQueueIndexes: [Int] { queues.filter { $0.value.addresses != nil }.keys.sorted() }
 
     /// When the backend runs, suspends it and keeps each ring's position for the next device
     /// (best effort: a device that cannot suspend keeps the consumer's own bases).
     private func rememberWhereTheRingsStand() {
         guard let backend, backend.running else { return }
-        if (try? backend.suspend()) != nil, let read = try? backend.bases(of: configuredQueueIndexes) {
+        if (try? backend.suspend()) != nil, let read = try? backend.bases(of: session.configuredQueueIndexes) {
             lastKnownBases = read
         }
-    }
-
-    private var allConfiguredQueuesReady: Bool {
-        let configured = queues.values.filter { $0.addresses != nil }
-        return !configured.isEmpty && configured.allSatisfy { $0.kick != nil && $0.enabled }
     }
 
     private func consumerStarted() throws {
@@ -673,9 +695,7 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
         consumerGeneration &+= 1
         backend?.stop()
         backend?.unmapAll()
-        regions = []
-        queues = [:]
-        consumerFeatures = nil
+        session = ConsumerSession()
         protocolFeatures = []
         consumerStatus = 0
         driverOK = false

@@ -10,13 +10,17 @@ public struct PortAddParams: Codable, Hashable, Sendable {
     public var consumerUser: String?
     /// The only group (name or gid) whose members' VMMs may connect, besides root.
     public var consumerGroup: String?
-    public init(name: String, device: String? = nil, consumerUser: String? = nil, consumerGroup: String? = nil) {
+    /// Back the port with vdpad's own datapath, on this TAP interface (created when it does not
+    /// exist); instead of `device`.
+    public var tap: String?
+    public init(name: String, device: String? = nil, consumerUser: String? = nil, consumerGroup: String? = nil, tap: String? = nil) {
         self.name = name
         self.device = device
         self.consumerUser = consumerUser
         self.consumerGroup = consumerGroup
+        self.tap = tap
     }
-    private enum CodingKeys: String, CodingKey { case name, device, consumerUser = "consumer_user", consumerGroup = "consumer_group" }
+    private enum CodingKeys: String, CodingKey { case name, device, consumerUser = "consumer_user", consumerGroup = "consumer_group", tap }
 }
 
 public struct PortNameParams: Codable, Hashable, Sendable {
@@ -30,17 +34,20 @@ public struct PortSetParams: Codable, Hashable, Sendable {
     public var device: String?
     /// Release the current backend device (it is reset by the kernel when vdpad closes it).
     public var detach: Bool?
-    public init(name: String, device: String? = nil, detach: Bool? = nil) {
+    /// Attach vdpad's own datapath on this TAP interface (rings not running on a device).
+    public var tap: String?
+    public init(name: String, device: String? = nil, detach: Bool? = nil, tap: String? = nil) {
         self.name = name
         self.device = device
         self.detach = detach
+        self.tap = tap
     }
 }
 
 /// A port as the API shows it.
 public struct PortInfo: Codable, Hashable, Sendable {
     private enum CodingKeys: String, CodingKey {
-        case state, name, socket, device, allowedConsumer = "allowed_consumer", consumer, backend, timingsUs = "timings_us"
+        case state, name, socket, device, tap, allowedConsumer = "allowed_consumer", consumer, backend, timingsUs = "timings_us"
     }
     /// `waiting`: no consumer; `configuring`: a consumer is setting up its rings; `running`: the
     /// backend processes the rings; `suspended`: stopped at a clean point (state saved or being
@@ -49,6 +56,8 @@ public struct PortInfo: Codable, Hashable, Sendable {
     public var name: String
     public var socket: String
     public var device: String?
+    /// The TAP interface of its software backend.
+    public var tap: String?
     /// Who may connect (nil: whoever the socket's mode and group let in).
     public var allowedConsumer: AllowedConsumer?
     public var consumer: ConsumerInfo?
@@ -85,8 +94,13 @@ public struct PortInfo: Codable, Hashable, Sendable {
         private enum CodingKeys: String, CodingKey { case features, memoryRegions = "memory_regions", queues, driverOK = "driver_ok" }
     }
 
-    /// The vhost-vdpa device vdpad holds open for the port, with its backend abilities.
+    /// What processes the port's rings: a vhost-vdpa device vdpad holds open (`hardware`), with
+    /// its backend abilities, or vdpad's own datapath on a TAP interface (`software`), with its
+    /// counters per queue.
     public struct BackendInfo: Codable, Hashable, Sendable {
+        /// `hardware` or `software`.
+        public var type: String
+        /// The vDPA device; for `software`, the TAP interface.
         public var device: String
         public var path: String
         public var mgmtdev: String?
@@ -96,7 +110,12 @@ public struct PortInfo: Codable, Hashable, Sendable {
         public var resume: Bool
         public var queueCount: Int
         public var maxQueueSize: Int
-        public init(device: String, path: String, mgmtdev: String?, deviceFeatures: FeatureList, backendFeatures: [String], suspend: Bool, resume: Bool, queueCount: Int, maxQueueSize: Int) {
+        /// `software`: what each queue moved since the backend was attached.
+        public var queues: [QueueCounters]?
+        public init(type: String = "hardware", device: String, path: String, mgmtdev: String?, deviceFeatures: FeatureList, backendFeatures: [String],
+                    suspend: Bool, resume: Bool, queueCount: Int, maxQueueSize: Int, queues: [QueueCounters]? = nil) {
+            self.type = type
+            self.queues = queues
             self.device = device
             self.path = path
             self.mgmtdev = mgmtdev
@@ -108,13 +127,33 @@ public struct PortInfo: Codable, Hashable, Sendable {
             self.maxQueueSize = maxQueueSize
         }
         private enum CodingKeys: String, CodingKey {
-            case device, path, mgmtdev, deviceFeatures = "device_features", backendFeatures = "backend_features", suspend, resume
-            case queueCount = "queue_count", maxQueueSize = "max_queue_size"
+            case type, device, path, mgmtdev, deviceFeatures = "device_features", backendFeatures = "backend_features", suspend, resume
+            case queueCount = "queue_count", maxQueueSize = "max_queue_size", queues
         }
     }
 
-    public init(state: String, name: String, socket: String, device: String?, allowedConsumer: AllowedConsumer? = nil, consumer: ConsumerInfo?, backend: BackendInfo?,
-                timingsUs: [String: Int]? = nil) {
+    /// One queue of a software backend: packets and bytes moved, frames dropped (no buffer, or
+    /// refused by the TAP), malformed input from the driver, frames the receive filter rejected.
+    public struct QueueCounters: Codable, Hashable, Sendable {
+        public var index: Int
+        public var packets: UInt64
+        public var bytes: UInt64
+        public var drops: UInt64
+        public var errors: UInt64
+        public var filtered: UInt64
+        public init(index: Int, packets: UInt64, bytes: UInt64, drops: UInt64, errors: UInt64, filtered: UInt64) {
+            self.index = index
+            self.packets = packets
+            self.bytes = bytes
+            self.drops = drops
+            self.errors = errors
+            self.filtered = filtered
+        }
+    }
+
+    public init(state: String, name: String, socket: String, device: String?, tap: String? = nil, allowedConsumer: AllowedConsumer? = nil, consumer: ConsumerInfo?,
+                backend: BackendInfo?, timingsUs: [String: Int]? = nil) {
+        self.tap = tap
         self.allowedConsumer = allowedConsumer
         self.timingsUs = timingsUs
         self.state = state

@@ -14,11 +14,14 @@ public struct PortRecord: Codable, Hashable, Sendable {
     /// The uid and gid whose VMMs may connect (nil: any the socket lets in).
     public var consumerUID: Int64?
     public var consumerGID: Int64?
+    /// The TAP interface of its software backend (nil: none; at most one of `device` and `tap`).
+    public var tap: String?
     public var createdAt: Date
     public var updatedAt: Date
 
     public init(name: String, device: String?, socketPath: String, backendFeatures: Int64? = nil, managementDevice: String? = nil,
-                consumerUID: Int64? = nil, consumerGID: Int64? = nil, createdAt: Date = Date(), updatedAt: Date = Date()) {
+                consumerUID: Int64? = nil, consumerGID: Int64? = nil, tap: String? = nil, createdAt: Date = Date(), updatedAt: Date = Date()) {
+        self.tap = tap
         self.consumerUID = consumerUID
         self.consumerGID = consumerGID
         self.name = name

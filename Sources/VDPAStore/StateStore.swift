@@ -102,6 +102,11 @@ public final class StateStore: Sendable {
                 table.add(column: "consumerGID", .integer)
             }
         }
+        migrator.registerMigration("6-port-tap") { db in
+            try db.alter(table: "port") { table in
+                table.add(column: "tap", .text)
+            }
+        }
         return migrator
     }
 

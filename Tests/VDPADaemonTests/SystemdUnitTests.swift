@@ -123,7 +123,7 @@ func vdpadCommandOptions() throws -> Set<String> {
         #expect(unit.values("Service", "ProtectKernelTunables").allSatisfy { $0 == "no" })
         #expect(unit.values("Service", "PrivateNetwork").allSatisfy { $0 == "no" })
         #expect(unit.values("Service", "PrivateDevices").allSatisfy { $0 == "no" })
-        #expect(Set(unit.values("Service", "DeviceAllow")) == ["char-vhost-vdpa rw", "char-vduse rw"])
+        #expect(Set(unit.values("Service", "DeviceAllow")) == ["char-vhost-vdpa rw", "char-vduse rw", "/dev/net/tun rw"])
         let umask = try #require(unit.value("Service", "UMask").flatMap { UInt32($0, radix: 8) })
         #expect(umask & 0o077 == 0o077, "the state database must not be readable by others")
     }

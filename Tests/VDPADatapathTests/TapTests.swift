@@ -9,48 +9,8 @@ import Virtqueue
 import VirtqueueTestSupport
 import VirtioNetTestSupport
 
-enum TapEnvironment {
-    static var available: Bool {
-        getuid() == 0 && FileManager.default.fileExists(atPath: "/dev/net/tun")
-            && FileManager.default.isExecutableFile(atPath: ipTool)
-    }
-    static var ipTool: String {
-        ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/sbin/ip"
-    }
 
-    @discardableResult
-    static func ip(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ipTool)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0 else {
-            throw TapTestError.command("ip \(arguments.joined(separator: " ")): \(text)")
-        }
-        return text
-    }
-}
 
-enum TapTestError: Error { case command(String) }
-
-/// Internet checksum (RFC 1071).
-func internetChecksum(_ bytes: ArraySlice<UInt8>) -> UInt16 {
-    var sum: UInt32 = 0
-    var index = bytes.startIndex
-    while index + 1 < bytes.endIndex {
-        sum += UInt32(bytes[index]) << 8 | UInt32(bytes[index + 1])
-        index += 2
-    }
-    if index < bytes.endIndex { sum += UInt32(bytes[index]) << 8 }
-    while sum >> 16 != 0 { sum = (sum & 0xffff) + (sum >> 16) }
-    return ~UInt16(sum)
-}
 
 @Suite("TAP backend in a network namespace", .enabled(if: TapEnvironment.available, "needs root, /dev/net/tun and ip(8)"), .serialized)
 struct TapTests {
@@ -78,8 +38,7 @@ struct TapTests {
         try TapEnvironment.ip(["link", "set", "dev", tapName, "netns", namespace])
         try TapEnvironment.ip(["-n", namespace, "addr", "add", "10.213.0.1/30", "dev", tapName])
         try TapEnvironment.ip(["-n", namespace, "link", "set", tapName, "up"])
-        let linkText = try TapEnvironment.ip(["-n", namespace, "-o", "link", "show", tapName])
-        let hostMAC = try #require(linkText.firstMatch(of: /link\/ether ([0-9a-f:]{17})/)).1.split(separator: ":").map { UInt8($0, radix: 16)! }
+        let hostMAC = try TapEnvironment.macAddress(of: tapName, in: namespace)
 
         var guest = try VirtioNetGuest(layout: layout, size: 64, features: features, eventIndex: true)
         let rx = try QueueNotifiers.make()
@@ -116,14 +75,8 @@ struct TapTests {
         }
 
         // ARP request: who has 10.213.0.1? tell 10.213.0.2.
-        let broadcast = [UInt8](repeating: 0xff, count: 6)
-        var arp = broadcast + Self.guestMAC + [0x08, 0x06]
-        arp += [0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x01] + Self.guestMAC + Self.guestIP + [UInt8](repeating: 0, count: 6) + Self.hostIP
-        arp += [UInt8](repeating: 0, count: 60 - arp.count)
-        try send(arp)
-        let reply = try #require(try awaitFrame { frame in
-            frame.count >= 42 && frame[12] == 0x08 && frame[13] == 0x06 && frame[20] == 0 && frame[21] == 2
-        }, "no ARP reply came back through the receive queue")
+        try send(TestFrames.arpRequest(senderMAC: Self.guestMAC, senderIP: Self.guestIP, targetIP: Self.hostIP))
+        let reply = try #require(try awaitFrame(TestFrames.isARPReply), "no ARP reply came back through the receive queue")
         #expect(Array(reply[0..<6]) == Self.guestMAC)
         #expect(Array(reply[22..<28]) == hostMAC, "sender hardware address is the TAP's")
         #expect(Array(reply[28..<32]) == Self.hostIP)
@@ -132,28 +85,17 @@ struct TapTests {
 
         // ICMP echo request to 10.213.0.1.
         let payload = (0..<56).map { UInt8(truncatingIfNeeded: $0 &* 3 &+ 1) }
-        var icmp: [UInt8] = [8, 0, 0, 0, 0x21, 0x3a, 0x00, 0x01] + payload
-        let icmpChecksum = internetChecksum(icmp[...])
-        icmp[2] = UInt8(icmpChecksum >> 8)
-        icmp[3] = UInt8(icmpChecksum & 0xff)
-        let totalLength = 20 + icmp.count
-        var ip: [UInt8] = [0x45, 0, UInt8(totalLength >> 8), UInt8(totalLength & 0xff), 0x12, 0x34, 0x40, 0, 64, 1, 0, 0]
-        ip += Self.guestIP + Self.hostIP
-        let ipChecksum = internetChecksum(ip[...])
-        ip[10] = UInt8(ipChecksum >> 8)
-        ip[11] = UInt8(ipChecksum & 0xff)
-        try send(hostMAC + Self.guestMAC + [0x08, 0x00] + ip + icmp)
-        let echo = try #require(try awaitFrame { frame in
-            frame.count >= 42 && frame[12] == 0x08 && frame[13] == 0x00 && frame[23] == 1 && frame[34] == 0
-                && frame[38] == 0x21 && frame[39] == 0x3a
-        }, "no ICMP echo reply came back through the receive queue")
+        let request = TestFrames.icmpEchoRequest(from: Self.guestMAC, Self.guestIP, to: hostMAC, Self.hostIP, payload: payload)
+        let icmpCount = request.count - 34
+        try send(request)
+        let echo = try #require(try awaitFrame(TestFrames.isEchoReply), "no ICMP echo reply came back through the receive queue")
         #expect(Array(echo[0..<6]) == Self.guestMAC)
         #expect(Array(echo[6..<12]) == hostMAC)
         #expect(Array(echo[26..<30]) == Self.hostIP && Array(echo[30..<34]) == Self.guestIP)
-        #expect(internetChecksum(echo[14..<34]) == 0, "IPv4 header checksum")
+        #expect(TestFrames.internetChecksum(echo[14..<34]) == 0, "IPv4 header checksum")
         let icmpLength = (Int(echo[16]) << 8 | Int(echo[17])) - 20
-        #expect(icmpLength == icmp.count)
-        #expect(internetChecksum(echo[34..<(34 + icmpLength)]) == 0, "ICMP checksum")
+        #expect(icmpLength == icmpCount)
+        #expect(TestFrames.internetChecksum(echo[34..<(34 + icmpLength)]) == 0, "ICMP checksum")
         #expect(Array(echo[40..<42]) == [0x00, 0x01], "sequence number")
         #expect(Array(echo[42..<(42 + payload.count)]) == payload)
 

@@ -58,6 +58,8 @@ import VDPARPC
         ("port set p0 dev vdpa1", .portSet(name: "p0", device: "vdpa1")),
         ("port set name p0 dev vdpa1", .portSet(name: "p0", device: "vdpa1")),
         ("port set p0 detach", .portSet(name: "p0", device: nil)),
+        ("port set p0 tap vm1tap", .portSet(name: "p0", device: nil, tap: "vm1tap")),
+        ("port add name p0 tap vm1tap", .portAdd(name: "p0", device: nil, tap: "vm1tap")),
         ("port help", .help(.port)),
         ("vq", .vqShow(name: nil)),
         ("vq show", .vqShow(name: nil)),
@@ -163,8 +165,10 @@ import VDPARPC
         #expect(grammarError("port show p0 extra")?.message == "Unknown option \"extra\"")
         #expect(grammarError("port set")?.message == "port name is not set.")
         #expect(grammarError("port set dev vdpa0")?.message == "port name is not set.")
-        #expect(grammarError("port set p0")?.message == "device name is not set: give dev DEV or detach.")
-        #expect(grammarError("port set p0 dev vdpa0 detach")?.message == "dev and detach exclude each other.")
+        #expect(grammarError("port set p0")?.message == "backend is not set: give dev DEV, tap TAP or detach.")
+        #expect(grammarError("port set p0 dev vdpa0 detach")?.message == "dev, tap and detach exclude each other.")
+        #expect(grammarError("port set p0 dev vdpa0 tap t0")?.message == "dev, tap and detach exclude each other.")
+        #expect(grammarError("port add name p0 dev vdpa0 tap t0")?.message == "dev and tap exclude each other: a port has one backend.")
         #expect(grammarError("port set p0 attach")?.message == "Unknown option \"attach\"")
         #expect(grammarError("port frob")?.message == "Command \"frob\" not found")
         #expect(grammarError("port frob")?.usage == .port)
@@ -211,7 +215,7 @@ import VDPARPC
         }
         let main = vdpactl(["help"])
         #expect(main.stdout.contains("OBJECT := { mgmtdev | dev | port | vq | profile"))
-        #expect(main.stdout.contains("vdpactl port set PORT { dev DEV | detach }"))
+        #expect(main.stdout.contains("vdpactl port set PORT { dev DEV | tap TAP | detach }"))
         #expect(main.stdout.contains("vdpactl vq restore STATE dev DEV [ port PORT ]"))
         let missing = vdpactl(socket + ["vq", "restore", "s1"])
         #expect(missing.status == .usage)

@@ -229,7 +229,7 @@ import VirtioModel
             p0: state running socket /run/vdpad/ports/p0.sock dev vdpa0
               consumer memory_regions 1 queues 0 1 driver_ok true
               consumer_features MAC STATUS VERSION_1
-              backend vdpa0 path /dev/vhost-vdpa-0 mgmtdev vdpasim_net queue_count 3 max_queue_size 256 suspend true resume true
+              backend hardware vdpa0 path /dev/vhost-vdpa-0 mgmtdev vdpasim_net queue_count 3 max_queue_size 256 suspend true resume true
               backend_features IOTLB_MSG_V2 IOTLB_BATCH SUSPEND RESUME
               device_features MAC STATUS VERSION_1 ACCESS_PLATFORM
             p1: state waiting socket /run/vdpad/ports/p1.sock dev none
@@ -243,7 +243,7 @@ import VirtioModel
         #expect(json == """
             {"port":{"p0":{"state":"running","socket":"/run/vdpad/ports/p0.sock","dev":"vdpa0",\
             "consumer":{"features":["MAC","STATUS","VERSION_1"],"memory_regions":1,"queues":[0,1],"driver_ok":true},\
-            "backend":{"dev":"vdpa0","path":"/dev/vhost-vdpa-0","mgmtdev":"vdpasim_net","queue_count":3,"max_queue_size":256,\
+            "backend":{"type":"hardware","dev":"vdpa0","path":"/dev/vhost-vdpa-0","mgmtdev":"vdpasim_net","queue_count":3,"max_queue_size":256,\
             "suspend":true,"resume":true,"backend_features":["IOTLB_MSG_V2","IOTLB_BATCH","SUSPEND","RESUME"],\
             "device_features":["MAC","STATUS","VERSION_1","ACCESS_PLATFORM"]}},\
             "p1":{"state":"waiting","socket":"/run/vdpad/ports/p1.sock"}}}

@@ -38,11 +38,12 @@ public enum Command: Hashable, Sendable {
     /// `port show|list [NAME]`
     case portShow(name: String?)
     /// `port add name NAME [dev DEV] [user USER] [group GROUP]`
-    case portAdd(name: String, device: String?, consumerUser: String? = nil, consumerGroup: String? = nil)
+    case portAdd(name: String, device: String?, consumerUser: String? = nil, consumerGroup: String? = nil, tap: String? = nil)
     /// `port del NAME`
     case portDel(name: String)
     /// `port set NAME dev DEV` attaches `device`; `port set NAME detach` (`device` nil) releases it.
-    case portSet(name: String, device: String?)
+    /// `device` nil and `tap` nil: detach.
+    case portSet(name: String, device: String?, tap: String? = nil)
     /// `vq save dev DEV [name NAME] [resume] [replace]`
     case vqSave(VqStateSaveParams)
     /// `vq show|list [NAME]`: the saved states, or one state's queues.

@@ -315,11 +315,14 @@ public enum CommandParser {
         var device: String?
         var user: String?
         var group: String?
+        var tap: String?
         while let keyword = words.next() {
             if matches(keyword, "name") {
                 name = try words.value(after: keyword)
             } else if keyword == "dev" {
                 device = try words.value(after: keyword)
+            } else if keyword == "tap" {
+                tap = try words.value(after: keyword)
             } else if keyword == "user" {
                 user = try words.value(after: keyword)
             } else if keyword == "group" {
@@ -329,18 +332,22 @@ public enum CommandParser {
             }
         }
         guard let name else { throw GrammarError("port name is not set.") }
-        return .portAdd(name: name, device: device, consumerUser: user, consumerGroup: group)
+        if device != nil, tap != nil { throw GrammarError("dev and tap exclude each other: a port has one backend.", usage: .port) }
+        return .portAdd(name: name, device: device, consumerUser: user, consumerGroup: group, tap: tap)
     }
 
     private static func parsePortSet(_ words: inout WordStream) throws(GrammarError) -> Command {
-        var name = leadingDeviceName(&words, keywords: ["dev", "detach"])
+        var name = leadingDeviceName(&words, keywords: ["dev", "tap", "detach"])
         var device: String?
+        var tap: String?
         var detach = false
         while let keyword = words.next() {
             if matches(keyword, "name") {
                 name = try words.value(after: keyword)
             } else if keyword == "dev" {
                 device = try words.value(after: keyword)
+            } else if keyword == "tap" {
+                tap = try words.value(after: keyword)
             } else if keyword == "detach" {
                 detach = true
             } else {
@@ -348,10 +355,12 @@ public enum CommandParser {
             }
         }
         guard let name else { throw GrammarError("port name is not set.") }
-        switch (device, detach) {
-        case (nil, false): throw GrammarError("device name is not set: give dev DEV or detach.", usage: .port)
-        case (.some, true): throw GrammarError("dev and detach exclude each other.", usage: .port)
-        default: return .portSet(name: name, device: device)
+        switch (device, tap, detach) {
+        case (nil, nil, false): throw GrammarError("backend is not set: give dev DEV, tap TAP or detach.", usage: .port)
+        case (nil, nil, true): return .portSet(name: name, device: nil)
+        case (let device?, nil, false): return .portSet(name: name, device: device)
+        case (nil, let tap?, false): return .portSet(name: name, device: nil, tap: tap)
+        default: throw GrammarError("dev, tap and detach exclude each other.", usage: .port)
         }
     }
 

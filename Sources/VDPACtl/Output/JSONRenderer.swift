@@ -71,6 +71,7 @@ public enum JSONRenderer {
         section("port", ports.map { port in
             var members: [(String, JSONValue)] = [("state", .string(port.state)), ("socket", .string(port.socket))]
             if let device = port.device { members.append(("dev", .string(device))) }
+            if let tap = port.tap { members.append(("tap", .string(tap))) }
             if let allowed = port.allowedConsumer {
                 var entries: [(String, JSONValue)] = []
                 if let uid = allowed.uid { entries.append(("uid", .number(UInt64(uid)))) }
@@ -89,7 +90,7 @@ public enum JSONRenderer {
                 members.append(("consumer", .object(entries)))
             }
             if let backend = port.backend {
-                var entries: [(String, JSONValue)] = [("dev", .string(backend.device)), ("path", .string(backend.path))]
+                var entries: [(String, JSONValue)] = [("type", .string(backend.type)), ("dev", .string(backend.device)), ("path", .string(backend.path))]
                 if let mgmtdev = backend.mgmtdev { entries.append(("mgmtdev", .string(mgmtdev))) }
                 entries += [
                     ("queue_count", .number(UInt64(clamping: backend.queueCount))),
@@ -99,6 +100,12 @@ public enum JSONRenderer {
                     ("backend_features", .strings(backend.backendFeatures)),
                     ("device_features", .strings(FeatureListing.names(backend.deviceFeatures, deviceType: .network))),
                 ]
+                if let queues = backend.queues {
+                    entries.append(("queues", .array(queues.map { queue in
+                        .object([("index", .number(UInt64(clamping: queue.index))), ("packets", .number(queue.packets)), ("bytes", .number(queue.bytes)),
+                                 ("drops", .number(queue.drops)), ("errors", .number(queue.errors)), ("filtered", .number(queue.filtered))])
+                    })))
+                }
                 members.append(("backend", .object(entries)))
             }
             return (port.name, .object(members))

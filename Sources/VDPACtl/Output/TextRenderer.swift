@@ -80,7 +80,8 @@ public enum TextRenderer {
     /// `dev none` for a port without a device; the consumer and backend lines when there is one.
     public static func ports(_ ports: [PortInfo]) -> String {
         ports.map { port in
-            var text = "\(port.name): state \(port.state) socket \(port.socket) dev \(port.device ?? "none")\n"
+            var text = "\(port.name): state \(port.state) socket \(port.socket) "
+            text += port.tap.map { "tap \($0)\n" } ?? "dev \(port.device ?? "none")\n"
             if let allowed = port.allowedConsumer {
                 text += "  allowed_consumer" + (allowed.uid.map { " uid \($0)" } ?? "") + (allowed.gid.map { " gid \($0)" } ?? "")
                 text += " refused \(allowed.refused)\n"
@@ -93,12 +94,16 @@ public enum TextRenderer {
                 }
             }
             if let backend = port.backend {
-                text += "  backend \(backend.device) path \(backend.path)"
+                text += "  backend \(backend.type) \(backend.device) path \(backend.path)"
                 if let mgmtdev = backend.mgmtdev { text += " mgmtdev \(mgmtdev)" }
                 text += " queue_count \(backend.queueCount) max_queue_size \(backend.maxQueueSize)"
                 text += " suspend \(backend.suspend) resume \(backend.resume)\n"
                 text += "  backend_features" + backend.backendFeatures.map { " " + $0 }.joined() + "\n"
                 text += "  device_features" + FeatureListing.names(backend.deviceFeatures, deviceType: .network).map { " " + $0 }.joined() + "\n"
+                for queue in backend.queues ?? [] {
+                    text += "  vq \(queue.index): packets \(queue.packets) bytes \(queue.bytes) drops \(queue.drops) errors \(queue.errors)"
+                    text += " filtered \(queue.filtered)\n"
+                }
             }
             return text
         }.joined()

@@ -20,6 +20,7 @@ enum APIError {
             switch error.kind {
             case .notAttached: return RPCErrorObject(code: .notAttached, message: error.message)
             case .consumer: return RPCErrorObject(code: .invalidRequest, message: error.message)
+            case .notSupported: return RPCErrorObject(code: .notSupported, message: error.message)
             }
         case let error as SystemError:
             return RPCErrorObject(code: .internalError, message: error.description, data: RPCErrorData(

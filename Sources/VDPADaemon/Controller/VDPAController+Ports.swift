@@ -47,6 +47,13 @@ extension VDPAController {
                     } catch {
                         logger.warning("VhostUserPort serves without its device", metadata: ["port": "\(record.name)", "vdpa.dev": "\(device)", "error": "\(APIError.from(error).message)"])
                     }
+                } else if let tap = record.tap {
+                    do {
+                        _ = try await portWork(port, "attach") { try port.attach(tap: tap) }
+                        try noteBackend(of: port, record: record)
+                    } catch {
+                        logger.warning("A port serves without its software backend", metadata: ["port": "\(record.name)", "tap": "\(tap)", "error": "\(APIError.from(error).message)"])
+                    }
                 }
             }
         } catch {
@@ -67,6 +74,16 @@ extension VDPAController {
     static func isValidPortName(_ name: String) -> Bool { name.wholeMatch(of: /[A-Za-z0-9][A-Za-z0-9_.-]{0,62}/) != nil }
 
     static func socketPath(ofPort name: String, in directory: String) -> String { directory + "/" + name + ".sock" }
+
+    /// A TAP interface name the kernel takes (IFNAMSIZ: at most 15 bytes; no '/', ':' or
+    /// space; not '.' or '..'): letters, digits, '_', '.', '-', starting with a letter or digit.
+    static func isValidTapName(_ name: String) -> Bool { name.wholeMatch(of: /[A-Za-z0-9][A-Za-z0-9_.-]{0,14}/) != nil }
+
+    static func validateTapName(_ name: String, parameter: String = "tap") throws {
+        guard isValidTapName(name) else {
+            throw APIError.invalidParams("invalid TAP name '\(name)': letters, digits, '_', '.', '-', at most 15, starting with a letter or digit", parameter: parameter)
+        }
+    }
 
     /// A port as its record describes it (not yet serving).
     func makePort(_ record: PortRecord) -> VhostUserPort {
@@ -130,7 +147,7 @@ extension VDPAController {
 
     /// The port whose backend is `device`.
     func portHolding(_ device: String) -> VhostUserPort? {
-        ports.values.first { $0.backendDevice?.device == device }
+        ports.values.first { $0.backendDevice.map { $0.kind == .hardware && $0.device == device } == true }
     }
 
     func refuseIfHeldByPort(_ device: String, operation: String) throws {
@@ -150,11 +167,16 @@ extension VDPAController {
     /// for the capabilities document.
     func noteBackend(of port: VhostUserPort, record: PortRecord) throws {
         var record = record
-        let held = port.backendDevice
+        let backend = port.backendDevice
+        let held = backend?.kind == .hardware ? backend : nil
         if let held {
             record.device = held.device
+            record.tap = nil
             record.backendFeatures = Int64(bitPattern: held.backendFeatures.rawValue)
             record.managementDevice = inventory[held.device]?.info.managementDevice.description ?? record.managementDevice
+        } else if let backend, backend.kind == .software {
+            record.tap = backend.device
+            record.device = nil
         }
         try store.save(record)
         portRecords[record.name] = record
@@ -201,15 +223,25 @@ extension VDPAController {
                                     queues: status.queues, driverOK: status.driverOK)
             : nil
         let backend = status.backend.map { backend in
-            let abilities = Self.abilities(backend.backendFeatures)
-            return PortInfo.BackendInfo(device: backend.device, path: backend.path, mgmtdev: record?.managementDevice,
+            let software = backend.kind == .software
+            let abilities = software ? BackendAbilities(suspend: true, resume: true) : Self.abilities(backend.backendFeatures)
+            // Per queue (receiveq 2N, transmitq 2N+1), as the software datapath counts them.
+            let queues = status.softwareCounters.map { counters in
+                counters.pairs.enumerated().flatMap { pair, counts in
+                    [(2 * pair, counts.receive), (2 * pair + 1, counts.transmit)].map { index, count in
+                        PortInfo.QueueCounters(index: index, packets: count.packets, bytes: count.bytes, drops: count.drops,
+                                               errors: count.errors, filtered: count.filtered)
+                    }
+                }
+            }
+            return PortInfo.BackendInfo(type: backend.kind.rawValue, device: backend.device, path: backend.path, mgmtdev: software ? nil : record?.managementDevice,
                                         deviceFeatures: FeatureList(backend.offeredFeatures, deviceType: .network), backendFeatures: backend.backendFeatures.names,
                                         suspend: abilities.suspend == true, resume: abilities.resume == true,
-                                        queueCount: backend.queueCount, maxQueueSize: backend.maximumQueueSize)
+                                        queueCount: backend.queueCount, maxQueueSize: backend.maximumQueueSize, queues: queues)
         }
         let allowed = port.allowedConsumer.map { PortInfo.AllowedConsumer(uid: $0.uid, gid: $0.gid, refused: status.refusedConsumers) }
-        return PortInfo(state: status.state.rawValue, name: port.name, socket: port.socketPath, device: record?.device, allowedConsumer: allowed,
-                        consumer: consumer, backend: backend)
+        return PortInfo(state: status.state.rawValue, name: port.name, socket: port.socketPath, device: record?.device, tap: record?.tap,
+                        allowedConsumer: allowed, consumer: consumer, backend: backend)
     }
 
     // MARK: API: ports
@@ -229,6 +261,10 @@ extension VDPAController {
             throw APIError.invalidParams("the socket path \(socketPath) is longer than a Unix socket address allows", parameter: "name")
         }
         var path: String?
+        if params.device != nil, params.tap != nil {
+            throw APIError.invalidParams("give device or tap, not both: a port has one backend", parameter: "tap")
+        }
+        if let tap = params.tap { try Self.validateTapName(tap) }
         if let device = params.device {
             try refuseIfHeldByPort(device, operation: "attach")
             path = try await vhostPath(ofDevice: device, parameter: "device")
@@ -245,10 +281,12 @@ extension VDPAController {
         try FileSystem.createDirectory(settings.portsDirectory, mode: 0o755)
         try PrivateDirectory.checkForSockets(settings.portsDirectory)
         let record = PortRecord(name: params.name, device: params.device, socketPath: socketPath,
-                                consumerUID: uid.map(Int64.init), consumerGID: gid.map(Int64.init))
+                                consumerUID: uid.map(Int64.init), consumerGID: gid.map(Int64.init), tap: params.tap)
         let port = makePort(record)
         if let device = params.device, let path {
             try await Self.offActor { _ = try port.attach(device: device, path: path) }
+        } else if let tap = params.tap {
+            try await Self.offActor { _ = try port.attach(tap: tap) }
         }
         do {
             try port.start()
@@ -284,6 +322,17 @@ extension VDPAController {
         let port = try requirePort(params.name)
         guard var record = portRecords[params.name] else { throw RPCErrorObject(code: .internalError, message: "port \(params.name) has no record") }
         var timings: StepTimings?
+        if params.tap != nil, params.device != nil || params.detach == true {
+            throw APIError.invalidParams("give one of device, tap or detach true", parameter: "tap")
+        }
+        if let tap = params.tap {
+            try Self.validateTapName(tap)
+            timings = try await recordingBackend(of: port) { try await portWork(port, "attach") { try port.attach(tap: tap) } }
+            record.tap = tap
+            record.device = nil
+            try noteBackend(of: port, record: record)
+            return Self.portInfo(port, record: portRecords[params.name])
+        }
         switch (params.device, params.detach ?? false) {
         case (let device?, false):
             if let holder = self.portHolding(device), holder !== port { try refuseIfHeldByPort(device, operation: "attach") }
@@ -292,11 +341,13 @@ extension VDPAController {
             let refusalsOf = Self.moveRefusals(status, device: device, hostName: hostName)
             timings = try await recordingBackend(of: port) { try await portWork(port, "attach") { try port.attach(device: device, path: path, check: refusalsOf) } }
             record.device = device
+            record.tap = nil
         case (nil, true):
             try await portWork(port, "detach") { port.detach() }
             record.device = nil
+            record.tap = nil
         default:
-            throw APIError.invalidParams("give either device or detach true", parameter: "device")
+            throw APIError.invalidParams("give one of device, tap or detach true", parameter: "device")
         }
         try noteBackend(of: port, record: record)
         var info = Self.portInfo(port, record: portRecords[params.name])
