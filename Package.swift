@@ -3,12 +3,14 @@
 // vdpad: the vDPA management daemon. Layers, lowest first (see Documentation/architecture.md):
 //
 //   C leaves        CLibNL (libnl-3/libnl-genl-3, system library), CVhostUAPI (ioctl numbers),
+//                   CMemoryFaultGuard (SIGBUS on guest memory a VMM truncated),
 //                   CRingCeiling (the C reference of vdpa-bench datapath)
 //   pure Swift      VirtioModel, Virtqueue, VirtioNet, VhostUser, VDPARPC, VDPAPolicy (no syscalls, no C)
 //   kernel edges    VDPASystem (the one syscall wrapper file), VDPANetlink (netlink, sysfs, uevents),
 //                   VDPAVhost (/dev/vhost-vdpa-N ioctls, IOTLB), VDPADatapath (software virtio-net
 //                   workers, TAP backend, eventfds)
-//   ports           VDPAPorts (vhost-user sockets answered by vdpad; the held vhost-vdpa device as backend)
+//   ports           VDPAPorts (vhost-user sockets answered by vdpad; backends: a held vhost-vdpa device, or
+//                   vdpad's software datapath on a TAP)
 //   state           VDPAStore (SQLite through GRDB)
 //   daemon          VDPADaemon (controller, JSON-RPC server, reconciler, services)
 //   client          VDPAClient (JSON-RPC over the Unix socket), VDPACtl (vdpactl: links only these)
@@ -44,6 +46,8 @@ let package = Package(
             providers: [.apt(["libnl-3-dev", "libnl-genl-3-dev"])]
         ),
         .target(name: "CVhostUAPI", cSettings: [.define("_GNU_SOURCE")]),
+        // The SIGBUS guard of guest memory vdpad's software datapath reads (a signal handler: C).
+        .target(name: "CMemoryFaultGuard"),
         // The C ring ceiling vdpa-bench datapath measures the Swift engine against (bench only).
         .target(name: "CRingCeiling", cSettings: [.define("_GNU_SOURCE")]),
 
@@ -62,7 +66,7 @@ let package = Package(
         .target(name: "VDPAPolicy", dependencies: ["VirtioModel", "Virtqueue"], swiftSettings: swiftSettings),
 
         // MARK: Kernel boundaries
-        .target(name: "VDPASystem", dependencies: ["CVhostUAPI"], swiftSettings: swiftSettings),
+        .target(name: "VDPASystem", dependencies: ["CVhostUAPI", "CMemoryFaultGuard"], swiftSettings: swiftSettings),
         .target(
             name: "VDPADatapath",
             dependencies: ["VDPASystem", "VirtioNet", "Virtqueue", "VirtioModel"],

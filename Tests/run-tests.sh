@@ -32,6 +32,10 @@ swift build --build-tests
 step "unit and integration tests"
 VDPAD_UAPI_DIR=$UAPI swift test --skip-build
 
+# Real VMMs (DPDK's testpmd) on software ports: alone, as they busy-poll a core.
+step "real peers on software ports"
+VDPAD_PEERS=1 swift test --skip-build --filter PeerTests
+
 step "kernel-lab tests (Linux $(bash Tests/Lab/lab.sh env | sed -n 's/^KVER=//p') under QEMU)"
 LAB_OUT=${LAB_OUT:-$ROOT/.build/lab-results}
 mkdir -p "$LAB_OUT"

@@ -11,10 +11,11 @@ import Virtqueue
 /// with a TAP interface as the network side (`IFF_VNET_HDR`: the guest's headers, and so its
 /// checksum and segmentation offloads, pass through to the kernel as they are).
 ///
-/// Guest memory is read by vdpad itself here, so every region must be sealed against
-/// shrinking (a VMM that truncated a mapped file would make vdpad fault); QEMU's and DPDK's
-/// memfds are. Every ring and buffer address is checked against the regions by the virtqueue
-/// library before it is touched.
+/// Guest memory is read by vdpad itself here. Every ring and buffer address is checked against
+/// the regions by the virtqueue library before it is touched; a region whose file is not
+/// sealed against shrinking (DPDK's memfds, hugetlbfs files) is guarded: should the VMM
+/// truncate it, the accesses past its end are absorbed (``GuardedMemoryRange``), counted in
+/// `memory_faults`, and the device reports DEVICE_NEEDS_RESET; the daemon lives.
 ///
 /// Suspending stops the workers at a clean point (nothing popped is left unfinished) and
 /// keeps each ring's state; resuming, a change of the consumer's memory or eventfds, start
@@ -37,6 +38,8 @@ final class SoftwareBackend: PortBackend {
     /// What the workers use and must outlive them: the regions (their mappings) and the
     /// consumer's eventfds as they were at launch.
     private var held: (regions: [ConsumerMemoryRegion], queues: [Int: ConsumerQueue]) = ([], [:])
+    /// The SIGBUS guards of the regions the workers use; dropped before the regions.
+    private var guards: [GuardedMemoryRange] = []
     /// Each ring's state when the workers last stopped, by queue index.
     private var stoppedStates: [Int: QueueState] = [:]
     /// The counters, readable without the port's lock.
@@ -119,9 +122,13 @@ final class SoftwareBackend: PortBackend {
         guard let receive = states[0], let transmit = states[1] else {
             throw PortError(kind: .notAttached, message: "TAP \(tapName): no receive and transmit rings to serve")
         }
-        let unsealed = session.regions.filter { !$0.sealedAgainstShrinking }
-        guard unsealed.isEmpty else {
-            throw PortError(kind: .consumer, message: "TAP \(tapName): the consumer's memory at 0x\(String(unsealed[0].guestPhysicalAddress, radix: 16)) is not sealed against shrinking (F_SEAL_SHRINK); the software datapath reads guest memory itself and takes only sealed memfds")
+        // Memory that can shrink under the workers is guarded before they touch it.
+        var guards: [GuardedMemoryRange] = []
+        for region in session.regions where !region.sealedAgainstShrinking {
+            guard let guarded = GuardedMemoryRange(address: region.mapping.address, length: region.mapping.length) else {
+                throw PortError(kind: .consumer, message: "TAP \(tapName): the consumer's memory at 0x\(String(region.guestPhysicalAddress, radix: 16)) is not sealed against shrinking and cannot be guarded")
+            }
+            guards.append(guarded)
         }
         let memory: GuestMemoryRegions
         do {
@@ -149,9 +156,10 @@ final class SoftwareBackend: PortBackend {
             throw PortError(kind: .consumer, message: "TAP \(tapName): the consumer's rings: \(error)")
         }
         held = (session.regions, session.queues)
+        self.guards = guards
         device.start()
         self.device = device
-        counters.running(device)
+        counters.running(device, guards: guards)
     }
 
     /// Stops the workers at a clean point and keeps each ring's state.
@@ -164,6 +172,7 @@ final class SoftwareBackend: PortBackend {
         }
         counters.stopped(report.pairs.map { ($0.receive, $0.transmit) })
         self.device = nil
+        guards = []  // before the mappings they guard
         held = ([], [:])
     }
 
@@ -201,7 +210,7 @@ final class SoftwareBackend: PortBackend {
     func status() throws -> DeviceStatus {
         guard running else { return [] }
         var status: DeviceStatus = [.acknowledge, .driver, .featuresOK, .driverOK]
-        if device?.fault != nil { status.insert(.deviceNeedsReset) }
+        if device?.fault != nil || counters.memoryFaults > 0 { status.insert(.deviceNeedsReset) }
         return status
     }
 
@@ -242,8 +251,10 @@ public final class SoftwareCounters: Sendable, Hashable {
     public typealias Pair = (receive: NetQueueCounters, transmit: NetQueueCounters)
     private struct State: @unchecked Sendable {
         // SAFETY (@unchecked): the device's counters are read through its own locks.
-        var earlier: [Pair] = []
+        var earlier: [Pair] = [(NetQueueCounters(), NetQueueCounters())]
         var device: SoftwareNetDevice<GuestMemoryRegions>?
+        var earlierFaults: UInt64 = 0
+        var guards: [GuardedMemoryRange] = []
     }
     private let state = Mutex(State())
 
@@ -255,13 +266,25 @@ public final class SoftwareCounters: Sendable, Hashable {
         return Self.sum(earlier, device?.counters ?? [])
     }
 
-    func running(_ device: SoftwareNetDevice<GuestMemoryRegions>) { state.withLock { $0.device = device } }
+    /// Accesses to guest memory past the end of a file the VMM truncated (absorbed by the guard).
+    public var memoryFaults: UInt64 {
+        state.withLock { state in state.guards.reduce(state.earlierFaults) { $0 &+ $1.faults } }
+    }
+
+    func running(_ device: SoftwareNetDevice<GuestMemoryRegions>, guards: [GuardedMemoryRange]) {
+        state.withLock {
+            $0.device = device
+            $0.guards = guards
+        }
+    }
 
     /// The workers stopped with these final counts.
     func stopped(_ final: [Pair]) {
         state.withLock { state in
             state.earlier = Self.sum(state.earlier, final)
             state.device = nil
+            state.earlierFaults = state.guards.reduce(state.earlierFaults) { $0 &+ $1.faults }
+            state.guards = []
         }
     }
 

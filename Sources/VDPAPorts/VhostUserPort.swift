@@ -74,6 +74,8 @@ public struct PortStatus: Sendable, Hashable {
     public var refusedConsumers: Int = 0
     /// A software backend's counters (read live, without the port's lock).
     public var softwareCounters: SoftwareCounters?
+    /// The last request of the consumer the port refused, with the reason.
+    public var lastConsumerError: String?
 }
 
 /// Who may connect to a port besides root: a VMM whose uid is `uid`, or whose groups
@@ -142,6 +144,8 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
     public static let defaultMemoryLimit: UInt64 = 64 << 30
     public let allowedConsumer: AllowedConsumer?
     private let onRefusal: @Sendable (PeerCredentials?) -> Void
+    private let onConsumerError: @Sendable (String) -> Void
+    private var lastConsumerError: String?
     private var refusedConsumers = 0
     private var listener: UnixListeningSocket?
     private var connection: VhostUserBackendConnection?
@@ -163,10 +167,13 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
     /// - Parameters:
     ///   - allowedConsumer: who may connect besides root (nil: whoever the socket lets in).
     ///   - onRefusal: told of each connection refused for its peer (for the log).
+    ///   - onConsumerError: told of each request of the consumer the port refused, with why (for the log).
     ///   - memoryLimit: the most guest memory a consumer may map through the port.
     public init(name: String, socketPath: String, socketGroup: String? = nil, allowedConsumer: AllowedConsumer? = nil,
                 memoryLimit: UInt64 = defaultMemoryLimit,
-                onRefusal: @escaping @Sendable (PeerCredentials?) -> Void = { _ in }, opener: any VhostVDPAOpening) {
+                onRefusal: @escaping @Sendable (PeerCredentials?) -> Void = { _ in },
+                onConsumerError: @escaping @Sendable (String) -> Void = { _ in }, opener: any VhostVDPAOpening) {
+        self.onConsumerError = onConsumerError
         self.memoryLimit = memoryLimit
         self.allowedConsumer = allowedConsumer
         self.onRefusal = onRefusal
@@ -390,7 +397,7 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
                               queues: session.queues.keys.sorted(), driverOK: driverOK, backend: backendSnapshot(),
                               runningFeatures: backend?.running == true ? backend?.negotiatedFeatures : nil, runningDeviceType: backend?.deviceType,
                               queueSizes: session.queues.filter { $0.value.addresses != nil }.mapValues { Int($0.size) }, refusedConsumers: refusedConsumers,
-                              softwareCounters: (backend as? SoftwareBackend)?.counters)
+                              softwareCounters: (backend as? SoftwareBackend)?.counters, lastConsumerError: lastConsumerError)
         }
     }
 
@@ -515,7 +522,16 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
     }
 
     public func handle(_ request: VhostUserRequest, fileDescriptors: [OwnedFileDescriptor]) throws -> VhostUserReply? {
-        try locked { () throws -> VhostUserReply? in try handleLocked(request, fileDescriptors) }
+        do {
+            return try locked { () throws -> VhostUserReply? in try handleLocked(request, fileDescriptors) }
+        } catch {
+            // The consumer hears only a failed ack (or the connection closes): the reason goes
+            // to the log and to the port's status.
+            let reason = "\(String(describing: request).prefix(120)): \(error)"
+            locked { lastConsumerError = reason }
+            onConsumerError(reason)
+            throw error
+        }
     }
 
     private func handleLocked(_ request: VhostUserRequest, _ fds: [OwnedFileDescriptor]) throws -> VhostUserReply? {

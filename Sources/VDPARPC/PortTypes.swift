@@ -85,13 +85,16 @@ public struct PortInfo: Codable, Hashable, Sendable {
         public var memoryRegions: Int
         public var queues: [Int]
         public var driverOK: Bool
-        public init(features: FeatureList?, memoryRegions: Int, queues: [Int], driverOK: Bool) {
+        /// The last request of the consumer the port refused, with the reason.
+        public var lastError: String?
+        public init(features: FeatureList?, memoryRegions: Int, queues: [Int], driverOK: Bool, lastError: String? = nil) {
+            self.lastError = lastError
             self.features = features
             self.memoryRegions = memoryRegions
             self.queues = queues
             self.driverOK = driverOK
         }
-        private enum CodingKeys: String, CodingKey { case features, memoryRegions = "memory_regions", queues, driverOK = "driver_ok" }
+        private enum CodingKeys: String, CodingKey { case features, memoryRegions = "memory_regions", queues, driverOK = "driver_ok", lastError = "last_error" }
     }
 
     /// What processes the port's rings: a vhost-vdpa device vdpad holds open (`hardware`), with
@@ -112,9 +115,13 @@ public struct PortInfo: Codable, Hashable, Sendable {
         public var maxQueueSize: Int
         /// `software`: what each queue moved since the backend was attached.
         public var queues: [QueueCounters]?
+        /// `software`: accesses to guest memory past the end of a file the VMM truncated
+        /// (absorbed; the device then needs a reset).
+        public var memoryFaults: UInt64?
         public init(type: String = "hardware", device: String, path: String, mgmtdev: String?, deviceFeatures: FeatureList, backendFeatures: [String],
-                    suspend: Bool, resume: Bool, queueCount: Int, maxQueueSize: Int, queues: [QueueCounters]? = nil) {
+                    suspend: Bool, resume: Bool, queueCount: Int, maxQueueSize: Int, queues: [QueueCounters]? = nil, memoryFaults: UInt64? = nil) {
             self.type = type
+            self.memoryFaults = memoryFaults
             self.queues = queues
             self.device = device
             self.path = path
@@ -128,7 +135,7 @@ public struct PortInfo: Codable, Hashable, Sendable {
         }
         private enum CodingKeys: String, CodingKey {
             case type, device, path, mgmtdev, deviceFeatures = "device_features", backendFeatures = "backend_features", suspend, resume
-            case queueCount = "queue_count", maxQueueSize = "max_queue_size", queues
+            case queueCount = "queue_count", maxQueueSize = "max_queue_size", queues, memoryFaults = "memory_faults"
         }
     }
 

@@ -81,4 +81,12 @@ public final class SharedMemory: @unchecked Sendable {
 
     /// The memfd, to hand to another process (vhost-user SET_MEM_TABLE).
     public var fileDescriptor: Int32 { descriptor }
+
+    /// Forbids seals on the memfd (`F_SEAL_SEAL`): whoever maps it can no longer seal it
+    /// against shrinking, as with memory of a VMM that does not allow sealing.
+    public func forbidSeals() throws { try system_forbidSeals(descriptor) }
+
+    /// Truncates the memfd to `length` bytes: every mapping of it past that faults (SIGBUS),
+    /// this object's own included.
+    public func truncate(to length: Int) throws { try system_ftruncate(descriptor, length) }
 }

@@ -499,6 +499,13 @@ func system_groups(ofUID uid: UInt32, primary: UInt32) -> [UInt32]? {
 private let fcntlAddSeals: Int32 = 1024 + 9      // F_ADD_SEALS
 private let fcntlGetSeals: Int32 = 1024 + 10     // F_GET_SEALS
 private let sealShrink: Int32 = 0x0002           // F_SEAL_SHRINK
+private let sealSeal: Int32 = 0x0001             // F_SEAL_SEAL
+
+/// `F_ADD_SEALS F_SEAL_SEAL`: no seal can be added to `fd` any more (a file like a VMM's that
+/// cannot be sealed against shrinking).
+func system_forbidSeals(_ fd: Int32) throws {
+    _ = try retryingOnInterrupt("fcntl F_ADD_SEALS") { fcntl(fd, fcntlAddSeals, sealSeal) }
+}
 
 /// Seals `fd` against shrinking (`F_ADD_SEALS F_SEAL_SHRINK`, memfd_create(2)); true when it
 /// is sealed so afterwards, because the seal was added or was there already.
@@ -543,4 +550,54 @@ func system_tryLockExclusive(_ fd: Int32) throws -> Bool {
     if flock(fd, LOCK_EX | LOCK_NB) == 0 { return true }
     if errno == EWOULDBLOCK { return false }
     throw SystemError(errno: errno, operation: "flock")
+}
+
+// MARK: child processes
+
+/// posix_spawn(3) of `path` with `arguments` (argv[0] included), its stdout and stderr on
+/// `outputFD`, stdin on /dev/null, every signal unblocked and at its default action (threads
+/// of a Swift process block most signals; a child inheriting that mask misses its timers).
+/// Returns the child's pid.
+func system_spawn(_ path: String, _ arguments: [String], outputFD: Int32) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_adddup2(&actions, outputFD, 1)
+    posix_spawn_file_actions_adddup2(&actions, outputFD, 2)
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var none = sigset_t(), all = sigset_t()
+    sigemptyset(&none)
+    sigfillset(&all)
+    posix_spawnattr_setsigmask(&attributes, &none)
+    posix_spawnattr_setsigdefault(&attributes, &all)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    var pid: pid_t = 0
+    // SAFETY: argv and envp are NUL-terminated arrays of C strings that live across the call.
+    let argv = arguments.map { strdup($0) } + [nil]
+    defer { for pointer in argv { free(pointer) } }
+    let status = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+    guard status == 0 else { throw SystemError(errno: status, operation: "posix_spawn \(path)") }
+    return pid
+}
+
+/// waitpid(2) for `pid`: its exit status (128 + the signal when a signal ended it).
+func system_waitExit(_ pid: pid_t) throws -> Int32 {
+    var status: Int32 = 0
+    _ = try retryingOnInterrupt("waitpid") { waitpid(pid, &status, 0) }
+    let signal = status & 0x7f
+    return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+}
+
+/// kill(2) with SIGINT.
+func system_interrupt(_ pid: pid_t) { _ = kill(pid, SIGINT) }
+
+/// pipe(2), both ends close-on-exec (the child gets the write end through dup2): (read end, write end).
+func system_pipe() throws -> (Int32, Int32) {
+    var fds: [Int32] = [0, 0]
+    _ = try retryingOnInterrupt("pipe") { pipe(&fds) }
+    for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+    return (fds[0], fds[1])
 }

@@ -101,7 +101,9 @@ public final class MiniVMM {
     /// kick, call, enable), then status DRIVER_OK.
     ///
     /// `queues`: how many virtqueues to set up (1: receiveq only; 2: a pair; more: more pairs).
-    public init(vhostUserSocket: String, queueSize: UInt16 = 64, queues: Int = 2) throws {
+    /// `sealable: false`: the memfd forbids seals, as memory that cannot be sealed against
+    /// shrinking (DPDK's, a hugetlbfs file).
+    public init(vhostUserSocket: String, queueSize: UInt16 = 64, queues: Int = 2, sealable: Bool = true) throws {
         let frontend = try VhostUserFrontend(socketPath: vhostUserSocket)
         transport = .vhostUser(frontend, socket: vhostUserSocket)
         self.queueSize = queueSize
@@ -109,6 +111,7 @@ public final class MiniVMM {
         let offered = try frontend.getFeatures()
         features = VirtioFeatures(rawValue: offered).intersection(Self.wantedFeatures.subtracting(.accessPlatform))
         (guest, memory) = try Self.makeGuest(queueSize: queueSize, features: features, queuePairs: (activeQueues + 1) / 2)
+        if !sealable { try memory.forbidSeals() }
         kicks = try (0..<activeQueues).map { _ in try EventFD() }
         calls = try (0..<activeQueues).map { _ in try EventFD() }
         try setUp(frontend, offered: offered, bases: [UInt32](repeating: 0, count: activeQueues))
@@ -198,6 +201,14 @@ public final class MiniVMM {
         }
         return packets
     }
+
+    /// Truncates the guest memory's memfd to nothing, as a misbehaving VMM could: afterwards
+    /// neither this object nor the device may touch the memory (it faults); only kicks and
+    /// `close()` are left.
+    public func truncateMemory() throws { try memory.truncate(to: 0) }
+
+    /// Kicks queue `queue` without touching guest memory.
+    public func kick(queue: Int) throws { try kicks[queue].signal() }
 
     /// Transmit buffers the device has completed.
     public func completedTransmissions() throws -> Int { try guest.collectTransmitted().count }

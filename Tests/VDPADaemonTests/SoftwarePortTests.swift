@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VDPAClient
 import VDPARPC
+import VDPASystem
 import VDPATestSupport
 import VDPAVhostTestSupport
 import VirtioNetTestSupport
@@ -67,6 +68,39 @@ struct SoftwarePortTests {
         try await again.stop()
     }
 
+    /// A VMM whose memory cannot be sealed truncates it under the running datapath: the
+    /// accesses past its end are absorbed and counted, the device asks for a reset, and the
+    /// daemon (this process) lives and answers.
+    @Test func aVMMThatTruncatesItsMemoryDoesNotStopTheDaemon() async throws {
+        let tap = "vdpsf\(getpid() % 100_000)"
+        let daemon = try await InProcessDaemon(kernel: FakeVDPAKernel())
+        let port = try await daemon.withClient { try $0.call(.portAdd, PortAddParams(name: "vm", tap: tap), as: PortInfo.self) }
+        final class Box: @unchecked Sendable {
+            // SAFETY (@unchecked): written by the one thread, read after it finished.
+            var vmm: MiniVMM?
+        }
+        let box = Box()
+        try await runOffThePool { box.vmm = try MiniVMM(vhostUserSocket: port.socket, sealable: false) }
+        let vmm = try #require(box.vmm)
+        defer { vmm.close() }
+        let running = try await daemon.withClient { try $0.call(.portGet, PortNameParams(name: "vm"), as: PortInfo.self) }
+        #expect(running.state == "running" && running.backend?.memoryFaults == 0, "\(running)")
+
+        // From here on nobody in this process may touch the VMM's memory but the datapath.
+        try vmm.truncateMemory()
+        try vmm.kick(queue: 1)
+        var faults: UInt64 = 0
+        for _ in 0..<100 where faults == 0 {
+            try await Task.sleep(for: .milliseconds(50))
+            faults = try await daemon.withClient { try $0.call(.portGet, PortNameParams(name: "vm"), as: PortInfo.self) }.backend?.memoryFaults ?? 0
+        }
+        #expect(faults > 0, "the datapath never touched the truncated memory")
+        let status = try await daemon.withClient { try $0.call(.daemonStatus, as: DaemonStatusResult.self) }
+        #expect(status.pid == getpid())
+        _ = try await daemon.withClient { try $0.call(.portDel, PortNameParams(name: "vm"), as: PortDelResult.self) }
+        try await daemon.stop()
+    }
+
     @Test func aTAPNameTheKernelWouldRefuseIsInvalidParams() async throws {
         let daemon = try await InProcessDaemon(kernel: FakeVDPAKernel())
         for name in ["", "a/b", "sixteen-chars-xx", "..", "-x"] {
@@ -79,6 +113,62 @@ struct SoftwarePortTests {
             do { _ = try client.call(.portAdd, PortAddParams(name: "vm", device: "d0", tap: "t0"), as: PortInfo.self); return nil } catch let error as RPCErrorObject { return error }
         }
         #expect(both?.errorCode == .invalidParams)
+        try await daemon.stop()
+    }
+}
+
+/// The programs the peer tests run.
+enum PeerTools {
+    static let testpmd = "/usr/bin/dpdk-testpmd"
+    static let busybox = "/bin/busybox"
+}
+
+/// Real VMMs as the peers of software ports. They busy-poll a core, so they run alone, in a step
+/// of their own (`VDPAD_PEERS=1`, Tests/run-tests.sh), not beside the timing-sensitive tests.
+@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["VDPAD_PEERS"] == "1" && TapEnvironment.available
+                                && FileManager.default.isExecutableFile(atPath: PeerTools.testpmd)
+                                && FileManager.default.isExecutableFile(atPath: PeerTools.busybox),
+                             "VDPAD_PEERS=1, root, /dev/net/tun, dpdk-testpmd (dpdk-dev) and busybox"))
+struct PeerTests {
+
+    /// DPDK's testpmd is the VMM (`net_virtio_user`, its own virtio driver and memory, which it
+    /// does not let vdpad seal) in `icmpecho` mode: it answers ARP and ICMP echo requests. A
+    /// peer in the TAP's namespace pings it through the port: every ping is answered.
+    @Test    func dpdkTestpmdOnASoftwarePortAnswersPingsThroughItsTAP() async throws {
+        let suffix = "\(getpid() % 100_000)"
+        let tap = "vdpsd\(suffix)", namespace = "vdpsdns\(suffix)"
+        _ = try? TapEnvironment.ip(["netns", "del", namespace])
+        try TapEnvironment.ip(["netns", "add", namespace])
+        defer { _ = try? TapEnvironment.ip(["netns", "del", namespace]) }
+        let daemon = try await InProcessDaemon(kernel: FakeVDPAKernel())
+        let port = try await daemon.withClient { try $0.call(.portAdd, PortAddParams(name: "dp", tap: tap), as: PortInfo.self) }
+        try TapEnvironment.ip(["link", "set", "dev", tap, "netns", namespace])
+        try TapEnvironment.ip(["-n", namespace, "addr", "add", "10.216.0.1/24", "dev", tap])
+        try TapEnvironment.ip(["-n", namespace, "link", "set", tap, "up"])
+
+        let testpmd = try ChildProcess.start(PeerTools.testpmd, [
+            "-l", "0,1", "--no-pci", "--no-huge", "-m", "512", "--file-prefix", "vdpsd\(suffix)",
+            "--vdev", "net_virtio_user0,path=\(port.socket),queues=1", "--",
+            "--forward-mode=icmpecho", "--nb-cores=1", "--stats-period", "1", "--total-num-mbufs=8192"])
+        defer { _ = try? ChildProcess.stop(testpmd) }
+        var state = ""
+        for _ in 0..<300 where state != "running" {
+            try await Task.sleep(for: .milliseconds(100))
+            state = try await daemon.withClient { try $0.call(.portGet, PortNameParams(name: "dp"), as: PortInfo.self) }.state
+        }
+        #expect(state == "running", "testpmd did not start its device on the port")
+
+        let ping = try await runOffThePool {
+            try ChildProcess.run(TapEnvironment.ipTool, ["netns", "exec", namespace, PeerTools.busybox, "ping", "-c", "5", "-W", "3", "10.216.0.2"])
+        }
+        let text = ping.output
+        #expect(ping.status == 0 && text.contains("5 packets received"), "\(text)")
+        let info = try await daemon.withClient { try $0.call(.portGet, PortNameParams(name: "dp"), as: PortInfo.self) }
+        let queues = Dictionary(uniqueKeysWithValues: (info.backend?.queues ?? []).map { ($0.index, $0) })
+        // Five echo replies and an ARP reply from testpmd (transmitq); what the peer sent (receiveq).
+        #expect((queues[1]?.packets ?? 0) >= 6 && (queues[0]?.packets ?? 0) >= 6 && info.backend?.memoryFaults == 0, "\(info)")
+        print("testpmd on a software port: \(text.split(separator: "\n").suffix(2).joined(separator: "; "))")
+        _ = try await daemon.withClient { try $0.call(.portDel, PortNameParams(name: "dp"), as: PortDelResult.self) }
         try await daemon.stop()
     }
 }

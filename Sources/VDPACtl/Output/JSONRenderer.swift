@@ -87,6 +87,7 @@ public enum JSONRenderer {
                     ("queues", .array(consumer.queues.map { .number(UInt64(clamping: $0)) })),
                     ("driver_ok", .bool(consumer.driverOK)),
                 ]
+                if let error = consumer.lastError { entries.append(("last_error", .string(error))) }
                 members.append(("consumer", .object(entries)))
             }
             if let backend = port.backend {

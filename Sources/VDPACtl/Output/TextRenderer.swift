@@ -92,6 +92,7 @@ public enum TextRenderer {
                 if let features = consumer.features {
                     text += "  consumer_features" + FeatureListing.names(features, deviceType: .network).map { " " + $0 }.joined() + "\n"
                 }
+                if let error = consumer.lastError { text += "  consumer_last_error \(error)\n" }
             }
             if let backend = port.backend {
                 text += "  backend \(backend.type) \(backend.device) path \(backend.path)"

@@ -99,6 +99,9 @@ extension VDPAController {
                                      "allowed_uid": "\(allowed?.uid.map { "\($0)" } ?? "none")", "allowed_gid": "\(allowed?.gid.map { "\($0)" } ?? "none")",
                                  ])
                              },
+                             onConsumerError: { reason in
+                                 logger.notice("Refused a VMM's request on a port", metadata: ["port": "\(name)", "error": "\(reason)"])
+                             },
                              opener: vhostOpener)
     }
 
@@ -220,7 +223,7 @@ extension VDPAController {
         let status = port.status
         let consumer = status.consumerConnected || status.driverOK
             ? PortInfo.ConsumerInfo(features: status.consumerFeatures.map { FeatureList($0.subtracting(VhostUserPort.protocolFeaturesBit), deviceType: .network) }, memoryRegions: status.memoryRegions,
-                                    queues: status.queues, driverOK: status.driverOK)
+                                    queues: status.queues, driverOK: status.driverOK, lastError: status.lastConsumerError)
             : nil
         let backend = status.backend.map { backend in
             let software = backend.kind == .software
@@ -237,7 +240,8 @@ extension VDPAController {
             return PortInfo.BackendInfo(type: backend.kind.rawValue, device: backend.device, path: backend.path, mgmtdev: software ? nil : record?.managementDevice,
                                         deviceFeatures: FeatureList(backend.offeredFeatures, deviceType: .network), backendFeatures: backend.backendFeatures.names,
                                         suspend: abilities.suspend == true, resume: abilities.resume == true,
-                                        queueCount: backend.queueCount, maxQueueSize: backend.maximumQueueSize, queues: queues)
+                                        queueCount: backend.queueCount, maxQueueSize: backend.maximumQueueSize, queues: queues,
+                                        memoryFaults: status.softwareCounters?.memoryFaults)
         }
         let allowed = port.allowedConsumer.map { PortInfo.AllowedConsumer(uid: $0.uid, gid: $0.gid, refused: status.refusedConsumers) }
         return PortInfo(state: status.state.rawValue, name: port.name, socket: port.socketPath, device: record?.device, tap: record?.tap,
