@@ -11,6 +11,7 @@
 #                                          /host/<abs path>) with busybox sh, exit with its rc
 #   lab.sh shell [OUT_DIR]                 interactive guest shell (quit: poweroff, or Ctrl-A X)
 #   lab.sh env                             print the cache paths (KVER, vmlinuz, initrd, uapi headers)
+#   (run: LAB_MEM=MiB, LAB_SMP=N, LAB_QEMU_ARGS="more QEMU arguments" change the VM)
 #   lab.sh clean                           remove the cache dir
 #
 # Environment:
@@ -347,6 +348,8 @@ boot() {  # boot MODE [SCRIPT [ARGS...]]
     -kernel "$VMLINUZ" -initrd "$INITRD" -append "$append"
     -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap
     -virtfs "local,path=$OUT_DIR,mount_tag=labout,security_model=none,multidevs=remap")
+  # LAB_QEMU_ARGS: more QEMU arguments (words), e.g. a vhost-user NIC on a vdpad port.
+  if [ -n "${LAB_QEMU_ARGS:-}" ]; then local extra; read -ra extra <<<"$LAB_QEMU_ARGS"; qemu+=("${extra[@]}"); fi
   local console=$OUT_DIR/console.log
 
   if [ "$mode" = shell ]; then
