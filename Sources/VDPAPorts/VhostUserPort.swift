@@ -78,6 +78,35 @@ public struct PortStatus: Sendable, Hashable {
     public var lastConsumerError: String?
 }
 
+/// What a port presents to its VMM whatever backs it (a profile): exactly these features, and
+/// this MAC and MTU in its configuration space. Fixed for the port's life: a backend that
+/// cannot present it is refused before it is attached.
+public struct PortPresentation: Sendable, Hashable {
+    public var features: VirtioFeatures
+    public var mac: MACAddress?
+    public var mtu: UInt16?
+    public init(features: VirtioFeatures, mac: MACAddress?, mtu: UInt16?) {
+        self.features = features
+        self.mac = mac
+        self.mtu = mtu
+    }
+
+    /// `bytes` of a virtio_net_config read at `offset`, with this MAC (bytes 0–5) and MTU
+    /// (bytes 10–11, little-endian) in place (§5.1.4).
+    func overlaid(_ bytes: [UInt8], at offset: UInt32) -> [UInt8] {
+        var result = bytes
+        func put(_ value: [UInt8], at position: Int) {
+            for (index, byte) in value.enumerated() {
+                let target = position + index - Int(offset)
+                if target >= 0 && target < result.count { result[target] = byte }
+            }
+        }
+        if let mac { put(mac.bytes, at: 0) }
+        if let mtu { put([UInt8(truncatingIfNeeded: mtu), UInt8(truncatingIfNeeded: mtu >> 8)], at: 10) }
+        return result
+    }
+}
+
 /// Who may connect to a port besides root: a VMM whose uid is `uid`, or whose groups
 /// (its primary group and those the group database gives its user) include `gid`.
 public struct AllowedConsumer: Sendable, Hashable {
@@ -143,6 +172,9 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
     public let memoryLimit: UInt64
     public static let defaultMemoryLimit: UInt64 = 64 << 30
     public let allowedConsumer: AllowedConsumer?
+    /// What the VMM is offered whatever backs the port (nil: the backend's own features, less
+    /// what vdpad does not mediate).
+    public let presentation: PortPresentation?
     private let onRefusal: @Sendable (PeerCredentials?) -> Void
     private let onConsumerError: @Sendable (String) -> Void
     private var lastConsumerError: String?
@@ -170,10 +202,11 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
     ///   - onConsumerError: told of each request of the consumer the port refused, with why (for the log).
     ///   - memoryLimit: the most guest memory a consumer may map through the port.
     public init(name: String, socketPath: String, socketGroup: String? = nil, allowedConsumer: AllowedConsumer? = nil,
-                memoryLimit: UInt64 = defaultMemoryLimit,
+                presentation: PortPresentation? = nil, memoryLimit: UInt64 = defaultMemoryLimit,
                 onRefusal: @escaping @Sendable (PeerCredentials?) -> Void = { _ in },
                 onConsumerError: @escaping @Sendable (String) -> Void = { _ in }, opener: any VhostVDPAOpening) {
         self.onConsumerError = onConsumerError
+        self.presentation = presentation
         self.memoryLimit = memoryLimit
         self.allowedConsumer = allowedConsumer
         self.onRefusal = onRefusal
@@ -281,13 +314,17 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
     /// (created when it does not exist). When the consumer's rings are stopped, they start on it
     /// where they stood; rings running on a device do not switch (not supported yet).
     @discardableResult
-    public func attach(tap: String) throws -> StepTimings {
+    public func attach(tap: String, check: (PortBackendSnapshot) throws -> Void = { _ in }) throws -> StepTimings {
         try locked { () throws -> StepTimings in
             if let current = backend, current.running, !current.suspended, current.deviceName != tap {
                 throw PortError(kind: .notSupported, message: "port \(name): its rings run on \(current.deviceName); switching running rings to the software datapath is not supported yet (detach first)")
             }
             return try attachLocked(name: tap) { timings in
-                try timings.measure("open") { () throws in try SoftwareBackend(tapName: tap, mac: nil, mtu: nil) }
+                let software = try timings.measure("open") { () throws in
+                    try SoftwareBackend(tapName: tap, mac: presentation?.mac, mtu: presentation?.mtu)
+                }
+                try check(software.snapshot)
+                return software
             }
         }
     }
@@ -515,9 +552,15 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
     // MARK: vhost-user (the consumer's requests)
 
     /// What the consumer is offered: from the device held, else the last one held.
-    private var currentOffer: VirtioFeatures? { backend.map { Self.offer(from: $0.offeredFeatures) } ?? lastOffer }
+    private var currentOffer: VirtioFeatures? {
+        // A presentation is the offer, whatever backs the port (the backend was checked to present it).
+        if let presentation { return presentation.features.subtracting(.accessPlatform).union(Self.protocolFeaturesBit) }
+        return backend.map { Self.offer(from: $0.offeredFeatures) } ?? lastOffer
+    }
 
-    static func offer(from deviceFeatures: VirtioFeatures) -> VirtioFeatures {
+    /// What a port offers its consumer from a backend's features (without a presentation): all
+    /// but what vdpad does not mediate, plus the vhost-user protocol bit.
+    public static func offer(from deviceFeatures: VirtioFeatures) -> VirtioFeatures {
         deviceFeatures.subtracting(withheldFeatures).union(protocolFeaturesBit)
     }
 
@@ -661,7 +704,8 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
             return nil
         case .getConfig(let offset, let size, let flags):
             guard let backend else { throw PortError(kind: .consumer, message: "port \(name) has no backend device to read config from") }
-            return .config(offset: offset, flags: flags, bytes: try backend.config(offset: offset, length: size))
+            let bytes = try backend.config(offset: offset, length: size)
+            return .config(offset: offset, flags: flags, bytes: presentation?.overlaid(bytes, at: offset) ?? bytes)
         case .setConfig:
             throw PortError(kind: .consumer, message: "port \(name): the configuration space is read-only")
         case .setStatus(let raw):

@@ -13,14 +13,18 @@ public struct PortAddParams: Codable, Hashable, Sendable {
     /// Back the port with vdpad's own datapath, on this TAP interface (created when it does not
     /// exist); instead of `device`.
     public var tap: String?
-    public init(name: String, device: String? = nil, consumerUser: String? = nil, consumerGroup: String? = nil, tap: String? = nil) {
+    /// The profile the VMM is offered, whatever backs the port: its exact features, MAC and MTU.
+    public var profile: String?
+    public init(name: String, device: String? = nil, consumerUser: String? = nil, consumerGroup: String? = nil, tap: String? = nil,
+                profile: String? = nil) {
+        self.profile = profile
         self.name = name
         self.device = device
         self.consumerUser = consumerUser
         self.consumerGroup = consumerGroup
         self.tap = tap
     }
-    private enum CodingKeys: String, CodingKey { case name, device, consumerUser = "consumer_user", consumerGroup = "consumer_group", tap }
+    private enum CodingKeys: String, CodingKey { case name, device, consumerUser = "consumer_user", consumerGroup = "consumer_group", tap, profile }
 }
 
 public struct PortNameParams: Codable, Hashable, Sendable {
@@ -47,7 +51,7 @@ public struct PortSetParams: Codable, Hashable, Sendable {
 /// A port as the API shows it.
 public struct PortInfo: Codable, Hashable, Sendable {
     private enum CodingKeys: String, CodingKey {
-        case state, name, socket, device, tap, allowedConsumer = "allowed_consumer", consumer, backend, timingsUs = "timings_us"
+        case state, name, socket, device, tap, profile, allowedConsumer = "allowed_consumer", consumer, backend, timingsUs = "timings_us"
     }
     /// `waiting`: no consumer; `configuring`: a consumer is setting up its rings; `running`: the
     /// backend processes the rings; `suspended`: stopped at a clean point (state saved or being
@@ -58,6 +62,8 @@ public struct PortInfo: Codable, Hashable, Sendable {
     public var device: String?
     /// The TAP interface of its software backend.
     public var tap: String?
+    /// The profile it presents.
+    public var profile: String?
     /// Who may connect (nil: whoever the socket's mode and group let in).
     public var allowedConsumer: AllowedConsumer?
     public var consumer: ConsumerInfo?
@@ -158,9 +164,10 @@ public struct PortInfo: Codable, Hashable, Sendable {
         }
     }
 
-    public init(state: String, name: String, socket: String, device: String?, tap: String? = nil, allowedConsumer: AllowedConsumer? = nil, consumer: ConsumerInfo?,
-                backend: BackendInfo?, timingsUs: [String: Int]? = nil) {
+    public init(state: String, name: String, socket: String, device: String?, tap: String? = nil, profile: String? = nil,
+                allowedConsumer: AllowedConsumer? = nil, consumer: ConsumerInfo?, backend: BackendInfo?, timingsUs: [String: Int]? = nil) {
         self.tap = tap
+        self.profile = profile
         self.allowedConsumer = allowedConsumer
         self.timingsUs = timingsUs
         self.state = state

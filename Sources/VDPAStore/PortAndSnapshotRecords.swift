@@ -16,12 +16,16 @@ public struct PortRecord: Codable, Hashable, Sendable {
     public var consumerGID: Int64?
     /// The TAP interface of its software backend (nil: none; at most one of `device` and `tap`).
     public var tap: String?
+    /// The profile the port presents to its VMM (nil: the backend's features).
+    public var profile: String?
     public var createdAt: Date
     public var updatedAt: Date
 
     public init(name: String, device: String?, socketPath: String, backendFeatures: Int64? = nil, managementDevice: String? = nil,
-                consumerUID: Int64? = nil, consumerGID: Int64? = nil, tap: String? = nil, createdAt: Date = Date(), updatedAt: Date = Date()) {
+                consumerUID: Int64? = nil, consumerGID: Int64? = nil, tap: String? = nil, profile: String? = nil,
+                createdAt: Date = Date(), updatedAt: Date = Date()) {
         self.tap = tap
+        self.profile = profile
         self.consumerUID = consumerUID
         self.consumerGID = consumerGID
         self.name = name

@@ -107,6 +107,11 @@ public final class StateStore: Sendable {
                 table.add(column: "tap", .text)
             }
         }
+        migrator.registerMigration("7-port-profile") { db in
+            try db.alter(table: "port") { table in
+                table.add(column: "profile", .text)
+            }
+        }
         return migrator
     }
 

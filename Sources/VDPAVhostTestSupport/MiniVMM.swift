@@ -108,6 +108,8 @@ public final class MiniVMM {
         transport = .vhostUser(frontend, socket: vhostUserSocket)
         self.queueSize = queueSize
         activeQueues = max(1, queues)
+        // As QEMU's vhost_dev_init: the owner first, then the features.
+        try frontend.setOwner()
         let offered = try frontend.getFeatures()
         features = VirtioFeatures(rawValue: offered).intersection(Self.wantedFeatures.subtracting(.accessPlatform))
         (guest, memory) = try Self.makeGuest(queueSize: queueSize, features: features, queuePairs: (activeQueues + 1) / 2)
@@ -118,7 +120,6 @@ public final class MiniVMM {
     }
 
     private func setUp(_ frontend: VhostUserFrontend, offered: UInt64, bases: [UInt32]) throws {
-        try frontend.setOwner()
         let protocolBit: UInt64 = 1 << 30
         try frontend.setFeatures(features.rawValue | (offered & protocolBit))
         if offered & protocolBit != 0 {
@@ -152,6 +153,7 @@ public final class MiniVMM {
         let socket = newSocket ?? oldSocket
         let frontend = try VhostUserFrontend(socketPath: socket)
         transport = .vhostUser(frontend, socket: socket)
+        try frontend.setOwner()
         try setUp(frontend, offered: try frontend.getFeatures(), bases: (0..<activeQueues).map { UInt32(usedIndex(queue: $0)) })
     }
 

@@ -119,7 +119,7 @@ struct MethodContract {
                 documents: [CapabilitiesDocument(host: "h", mgmtdevs: [])], includeLocal: true, deviceType: "network", name: "b", choices: ["h": "m"]))
         case .quirkList: make(RPCEmpty.self, QuirkListResult.self, full: nil)
         case .quirkTest: make(QuirkTestParams.self, QuirkListResult.self, full: QuirkTestParams(text: "", fileName: "f.conf"))
-        case .portAdd: make(PortAddParams.self, PortInfo.self, full: PortAddParams(name: "p", device: "d", consumerUser: "u", consumerGroup: "g", tap: "t"))
+        case .portAdd: make(PortAddParams.self, PortInfo.self, full: PortAddParams(name: "p", device: "d", consumerUser: "u", consumerGroup: "g", tap: "t", profile: "q"))
         case .portDel: make(PortNameParams.self, PortDelResult.self, full: PortNameParams(name: "p"))
         case .portList: make(RPCEmpty.self, PortListResult.self, full: nil)
         case .portGet: make(PortNameParams.self, PortInfo.self, full: PortNameParams(name: "p"))

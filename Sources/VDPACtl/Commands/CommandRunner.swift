@@ -101,8 +101,9 @@ struct CommandRunner {
                 try client.call(.portList, as: PortListResult.self).ports
             }
             emit(JSONRenderer.ports(ports), TextRenderer.ports(ports))
-        case .portAdd(let name, let device, let user, let group, let tap):
-            _ = try client.call(.portAdd, PortAddParams(name: name, device: device, consumerUser: user, consumerGroup: group, tap: tap), as: PortInfo.self)
+        case .portAdd(let name, let device, let user, let group, let tap, let profile):
+            _ = try client.call(.portAdd, PortAddParams(name: name, device: device, consumerUser: user, consumerGroup: group, tap: tap, profile: profile),
+                                as: PortInfo.self)
         case .portDel(let name):
             _ = try client.call(.portDel, PortNameParams(name: name), as: PortDelResult.self)
         case .portSet(let name, let device, let tap):

@@ -38,7 +38,7 @@ public enum Command: Hashable, Sendable {
     /// `port show|list [NAME]`
     case portShow(name: String?)
     /// `port add name NAME [dev DEV] [user USER] [group GROUP]`
-    case portAdd(name: String, device: String?, consumerUser: String? = nil, consumerGroup: String? = nil, tap: String? = nil)
+    case portAdd(name: String, device: String?, consumerUser: String? = nil, consumerGroup: String? = nil, tap: String? = nil, profile: String? = nil)
     /// `port del NAME`
     case portDel(name: String)
     /// `port set NAME dev DEV` attaches `device`; `port set NAME detach` (`device` nil) releases it.

@@ -316,6 +316,7 @@ public enum CommandParser {
         var user: String?
         var group: String?
         var tap: String?
+        var profile: String?
         while let keyword = words.next() {
             if matches(keyword, "name") {
                 name = try words.value(after: keyword)
@@ -323,6 +324,8 @@ public enum CommandParser {
                 device = try words.value(after: keyword)
             } else if keyword == "tap" {
                 tap = try words.value(after: keyword)
+            } else if keyword == "profile" {
+                profile = try words.value(after: keyword)
             } else if keyword == "user" {
                 user = try words.value(after: keyword)
             } else if keyword == "group" {
@@ -333,7 +336,7 @@ public enum CommandParser {
         }
         guard let name else { throw GrammarError("port name is not set.") }
         if device != nil, tap != nil { throw GrammarError("dev and tap exclude each other: a port has one backend.", usage: .port) }
-        return .portAdd(name: name, device: device, consumerUser: user, consumerGroup: group, tap: tap)
+        return .portAdd(name: name, device: device, consumerUser: user, consumerGroup: group, tap: tap, profile: profile)
     }
 
     private static func parsePortSet(_ words: inout WordStream) throws(GrammarError) -> Command {

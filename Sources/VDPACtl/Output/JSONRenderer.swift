@@ -72,6 +72,7 @@ public enum JSONRenderer {
             var members: [(String, JSONValue)] = [("state", .string(port.state)), ("socket", .string(port.socket))]
             if let device = port.device { members.append(("dev", .string(device))) }
             if let tap = port.tap { members.append(("tap", .string(tap))) }
+            if let profile = port.profile { members.append(("profile", .string(profile))) }
             if let allowed = port.allowedConsumer {
                 var entries: [(String, JSONValue)] = []
                 if let uid = allowed.uid { entries.append(("uid", .number(UInt64(uid)))) }

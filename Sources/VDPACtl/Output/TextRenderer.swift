@@ -81,7 +81,8 @@ public enum TextRenderer {
     public static func ports(_ ports: [PortInfo]) -> String {
         ports.map { port in
             var text = "\(port.name): state \(port.state) socket \(port.socket) "
-            text += port.tap.map { "tap \($0)\n" } ?? "dev \(port.device ?? "none")\n"
+            text += port.tap.map { "tap \($0)" } ?? "dev \(port.device ?? "none")"
+            text += port.profile.map { " profile \($0)\n" } ?? "\n"
             if let allowed = port.allowedConsumer {
                 text += "  allowed_consumer" + (allowed.uid.map { " uid \($0)" } ?? "") + (allowed.gid.map { " gid \($0)" } ?? "")
                 text += " refused \(allowed.refused)\n"

@@ -31,25 +31,28 @@ extension VDPAController {
                     record.socketPath = socketPath
                 }
                 portRecords[record.name] = record
-                let port = makePort(record)
+                let port: VhostUserPort
                 do {
+                    port = try makePort(record)
                     try port.start()
                     ports[record.name] = port
                 } catch {
                     logger.error("Cannot serve a port", metadata: ["port": "\(record.name)", "error": "\(error)"])
                     continue
                 }
+                // makePort resolved the profile already: the check is there.
+                let check = try presentationCheck(profile: record.profile)
                 if let device = record.device {
                     do {
                         let path = try await vhostPath(ofDevice: device, parameter: "device")
-                        _ = try await portWork(port, "attach") { try port.attach(device: device, path: path) }
+                        _ = try await portWork(port, "attach") { try port.attach(device: device, path: path, check: check) }
                         try noteBackend(of: port, record: record)
                     } catch {
                         logger.warning("VhostUserPort serves without its device", metadata: ["port": "\(record.name)", "vdpa.dev": "\(device)", "error": "\(APIError.from(error).message)"])
                     }
                 } else if let tap = record.tap {
                     do {
-                        _ = try await portWork(port, "attach") { try port.attach(tap: tap) }
+                        _ = try await portWork(port, "attach") { try port.attach(tap: tap, check: check) }
                         try noteBackend(of: port, record: record)
                     } catch {
                         logger.warning("A port serves without its software backend", metadata: ["port": "\(record.name)", "tap": "\(tap)", "error": "\(APIError.from(error).message)"])
@@ -85,14 +88,61 @@ extension VDPAController {
         }
     }
 
+    /// What a port with `profile` presents: the profile's features, and its MAC (a fixed one)
+    /// and MTU in the configuration space. Ports serve one network queue pair, and give no
+    /// addresses from the pool yet.
+    func presentation(ofProfile name: String?, parameter: String = "profile") throws -> PortPresentation? {
+        guard let name else { return nil }
+        let profile = try requireProfile(name, parameter: parameter)
+        guard profile.deviceType == .network else {
+            throw APIError.invalidParams("profile \(name) is a \(profile.deviceType.typeName) profile; ports are network devices", parameter: parameter)
+        }
+        if let pairs = profile.queuePairs, pairs > 1 {
+            throw APIError.invalidParams("profile \(name) has \(pairs) queue pairs; ports serve one in this version", parameter: parameter)
+        }
+        let mac: MACAddress?
+        switch profile.mac {
+        case .none: mac = nil
+        case .fixed(let address): mac = address
+        case .pool: throw APIError.invalidParams("profile \(name) takes its MAC from the pool, which ports do not do yet: give it a fixed MAC or none", parameter: parameter)
+        }
+        return PortPresentation(features: profile.features, mac: mac, mtu: profile.mtu.flatMap(UInt16.init(exactly:)))
+    }
+
+    /// The check a backend must pass to be attached to a port presenting `profile`: the
+    /// compatibility check's rule (every profile feature among what the port can serve from the
+    /// backend; one queue pair; the queue size within the backend's), with every reason.
+    func presentationCheck(profile name: String?) throws -> @Sendable (PortBackendSnapshot) throws -> Void {
+        guard let name else { return { _ in } }
+        let requirement = DeviceRequirement(profile: try requireProfile(name, parameter: "profile"))
+        return { backend in
+            let served = VhostUserPort.offer(from: backend.offeredFeatures).subtracting(VhostUserPort.protocolFeaturesBit)
+            let destination = DestinationCapability(
+                mgmtdev: "\(backend.kind.rawValue) backend \(backend.device)", deviceType: .network,
+                // vdpad translates addresses itself: ACCESS_PLATFORM is the port's to give.
+                features: served.union(.accessPlatform),
+                limits: DeviceLimits(maxQueuePairs: 1, maxQueueSize: backend.maximumQueueSize, maxMTU: 65535),
+                attributes: AttributeAbilities(mac: true, mtu: true, maxVQP: true, deviceFeatures: true),
+                backend: BackendAbilities(suspend: backend.kind == .software || backend.backendFeatures.contains(.suspend),
+                                          resume: backend.kind == .software || backend.backendFeatures.contains(.resume)))
+            let result = CompatibilityCheck.compare(source: requirement, destination: destination)
+            guard result.answer != .incompatible else {
+                throw RPCErrorObject(code: .profileIncompatible,
+                                     message: "\(destination.mgmtdev) cannot present profile \(name): " + result.reasons.map(\.message).joined(separator: "; "),
+                                     data: RPCErrorData(reasons: result.reasons.map(RPCErrorReason.init)))
+            }
+        }
+    }
+
     /// A port as its record describes it (not yet serving).
-    func makePort(_ record: PortRecord) -> VhostUserPort {
+    func makePort(_ record: PortRecord) throws -> VhostUserPort {
         let allowed = record.consumerUID != nil || record.consumerGID != nil
             ? AllowedConsumer(uid: record.consumerUID.flatMap(UInt32.init(exactly:)), gid: record.consumerGID.flatMap(UInt32.init(exactly:)))
             : nil
         let logger = self.logger, name = record.name
+        let presentation = try self.presentation(ofProfile: record.profile)
         return VhostUserPort(name: record.name, socketPath: record.socketPath, socketGroup: settings.portsGroup, allowedConsumer: allowed,
-                             memoryLimit: settings.portMemoryLimit,
+                             presentation: presentation, memoryLimit: settings.portMemoryLimit,
                              onRefusal: { peer in
                                  logger.notice("Refused a VMM on a port: not its allowed consumer", metadata: [
                                      "port": "\(name)", "uid": "\(peer.map { "\($0.uid)" } ?? "unknown")", "pid": "\(peer.map { "\($0.pid)" } ?? "unknown")",
@@ -245,7 +295,7 @@ extension VDPAController {
         }
         let allowed = port.allowedConsumer.map { PortInfo.AllowedConsumer(uid: $0.uid, gid: $0.gid, refused: status.refusedConsumers) }
         return PortInfo(state: status.state.rawValue, name: port.name, socket: port.socketPath, device: record?.device, tap: record?.tap,
-                        allowedConsumer: allowed, consumer: consumer, backend: backend)
+                        profile: record?.profile, allowedConsumer: allowed, consumer: consumer, backend: backend)
     }
 
     // MARK: API: ports
@@ -285,12 +335,13 @@ extension VDPAController {
         try FileSystem.createDirectory(settings.portsDirectory, mode: 0o755)
         try PrivateDirectory.checkForSockets(settings.portsDirectory)
         let record = PortRecord(name: params.name, device: params.device, socketPath: socketPath,
-                                consumerUID: uid.map(Int64.init), consumerGID: gid.map(Int64.init), tap: params.tap)
-        let port = makePort(record)
+                                consumerUID: uid.map(Int64.init), consumerGID: gid.map(Int64.init), tap: params.tap, profile: params.profile)
+        let port = try makePort(record)
+        let check = try presentationCheck(profile: params.profile)
         if let device = params.device, let path {
-            try await Self.offActor { _ = try port.attach(device: device, path: path) }
+            try await Self.offActor { _ = try port.attach(device: device, path: path, check: check) }
         } else if let tap = params.tap {
-            try await Self.offActor { _ = try port.attach(tap: tap) }
+            try await Self.offActor { _ = try port.attach(tap: tap, check: check) }
         }
         do {
             try port.start()
@@ -329,9 +380,10 @@ extension VDPAController {
         if params.tap != nil, params.device != nil || params.detach == true {
             throw APIError.invalidParams("give one of device, tap or detach true", parameter: "tap")
         }
+        let presents = try presentationCheck(profile: record.profile)
         if let tap = params.tap {
             try Self.validateTapName(tap)
-            timings = try await recordingBackend(of: port) { try await portWork(port, "attach") { try port.attach(tap: tap) } }
+            timings = try await recordingBackend(of: port) { try await portWork(port, "attach") { try port.attach(tap: tap, check: presents) } }
             record.tap = tap
             record.device = nil
             try noteBackend(of: port, record: record)
@@ -343,7 +395,11 @@ extension VDPAController {
             let path = try await vhostPath(ofDevice: device, parameter: "device")
             let status = port.status
             let refusalsOf = Self.moveRefusals(status, device: device, hostName: hostName)
-            timings = try await recordingBackend(of: port) { try await portWork(port, "attach") { try port.attach(device: device, path: path, check: refusalsOf) } }
+            let check: @Sendable (PortBackendSnapshot) throws -> Void = { backend in
+                try presents(backend)
+                try refusalsOf(backend)
+            }
+            timings = try await recordingBackend(of: port) { try await portWork(port, "attach") { try port.attach(device: device, path: path, check: check) } }
             record.device = device
             record.tap = nil
         case (nil, true):
