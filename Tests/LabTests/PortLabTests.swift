@@ -144,6 +144,46 @@ extension LabTests {
             try await reloadSimulator([])
         }
 
+        /// A port with a profile offers the VMM exactly the profile on vdpasim_net (which offers
+        /// more: the control queue, ANY_LAYOUT), with the profile's MAC in the configuration
+        /// space; frames flow; a profile the device cannot present is refused with its reasons.
+        @Test func aPortWithAProfilePresentsExactlyTheProfile() async throws {
+            let daemon = try await Self.daemon()
+            try await Self.addDevice(daemon, "pp0")
+            try await Self.addDevice(daemon, "pp1")
+            let features: VirtioFeatures = [.version1, .Net.mac, .Net.status]
+            let mac = MACAddress("52:54:00:7a:00:02")!
+            _ = try await daemon.withClient {
+                try $0.call(.profileAdd, Profile(name: "lab-port", deviceType: .network, features: features, mac: .fixed(mac)), as: ProfileInfo.self)
+            }
+            let port = try await daemon.withClient { try $0.call(.portAdd, PortAddParams(name: "vmp", device: "pp0", profile: "lab-port"), as: PortInfo.self) }
+            let (offered, config) = try await runOffThePool { () -> (UInt64, [UInt8]) in
+                let frontend = try VhostUserFrontend(socketPath: port.socket)
+                defer { frontend.close() }
+                try frontend.setOwner()
+                return (try frontend.getFeatures(), try frontend.getConfig(offset: 0, size: 6))
+            }
+            #expect(VirtioFeatures(rawValue: offered) == features.union(VirtioFeatures(rawValue: 1 << 30)), "\(VirtioFeatures(rawValue: offered))")
+            #expect(config == mac.bytes, "\(config)")
+            #expect(await Lab.eventually { FileManager.default.fileExists(atPath: port.socket) })
+            let vmm = try MiniVMM(vhostUserSocket: port.socket)
+            try vmm.postReceiveBuffers(count: 16)
+            try Self.roundTrip(vmm, 0..<4)
+            vmm.close()
+
+            _ = try await daemon.withClient {
+                try $0.call(.profileAdd, Profile(name: "lab-packed", deviceType: .network, features: [.version1, .ringPacked]), as: ProfileInfo.self)
+            }
+            let refused = try await daemon.withClient { client -> RPCErrorObject? in
+                do { _ = try client.call(.portAdd, PortAddParams(name: "vmq", device: "pp1", profile: "lab-packed"), as: PortInfo.self); return nil } catch let error as RPCErrorObject { return error }
+            }
+            #expect(refused?.errorCode == .profileIncompatible && refused?.data?.reasons?.contains { $0.features == ["RING_PACKED"] } == true,
+                    "\(String(describing: refused))")
+            _ = try await daemon.withClient { try $0.call(.portDel, PortNameParams(name: "vmp"), as: PortDelResult.self) }
+            for name in ["pp0", "pp1"] { _ = try await daemon.withClient { try $0.call(.devDel, DevDelParams(name: name), as: DevDelResult.self) } }
+            #expect(try await daemon.stop() == 0)
+        }
+
         @Test func restoreIsRefusedWithEveryReason() async throws {
             let daemon = try await Self.daemon()
             try await Self.addDevice(daemon, "pr0")
