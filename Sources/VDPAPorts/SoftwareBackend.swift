@@ -182,7 +182,12 @@ final class SoftwareBackend: PortBackend {
         stopWorkers()
         var states = stoppedStates
         for (index, queue) in session.queues where states[index] != nil { states[index]?.ready = queue.enabled }
-        try startWorkers(session: session, states: states)
+        do {
+            try startWorkers(session: session, states: states)
+        } catch {
+            running = false  // nothing serves the rings now: the status must not say otherwise
+            throw error
+        }
     }
 
     func suspend() throws {
@@ -193,8 +198,8 @@ final class SoftwareBackend: PortBackend {
 
     func resume(session: ConsumerSession) throws {
         guard suspended else { return }
-        suspended = false
         try startWorkers(session: session, states: stoppedStates)
+        suspended = false
     }
 
     func bases(of queues: [Int]) throws -> [Int: UInt32] {

@@ -47,12 +47,13 @@ public final class InProcessDaemon: Sendable {
                                   vhostOpener: vhostOpener, logger: logger)
         self.daemon = daemon
         task = Task { try await daemon.run() }
-        let deadline = Date().addingTimeInterval(10)
+        // Generous: two cores shared with a parallel test run (and a build) can take seconds.
+        let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             if (try? VDPAClient(socketPath: socketPath)) != nil { return }
             try await Task.sleep(for: .milliseconds(10))
         }
-        throw VDPAClientError.connectionClosed
+        throw InProcessDaemonError(message: "the daemon did not listen on \(socketPath) within 30 s")
     }
 
     /// A new client connection.
@@ -85,4 +86,10 @@ extension InProcessDaemon {
             return try body(client)
         }
     }
+}
+
+/// The in-process daemon did not come up.
+public struct InProcessDaemonError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
 }
