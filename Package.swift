@@ -59,7 +59,7 @@ let package = Package(
         .target(name: "VirtioNet", dependencies: ["Virtqueue", "VirtioModel"], swiftSettings: swiftSettings),
         .target(
             name: "VirtioNetTestSupport",
-            dependencies: ["VirtioNet", "Virtqueue", "VirtqueueTestSupport", "VirtioModel"],
+            dependencies: ["VirtioNet", "Virtqueue", "VirtqueueTestSupport", "VirtioModel", "VDPASystem"],
             swiftSettings: swiftSettings
         ),
         // Feature rules, profiles, quirks, capabilities, compatibility check, baseline.

@@ -13,7 +13,7 @@ final class ConsumerMemoryRegion: @unchecked Sendable {
     let consumerAddress: UInt64
     let mapping: MappedFile
     /// Whether the file is sealed against shrinking (`F_SEAL_SHRINK`): then no part of the
-    /// mapping can vanish under a reader. vdpad's own datapath reads only such memory.
+    /// mapping can vanish under a reader. vdpad's own datapath guards memory that is not.
     let sealedAgainstShrinking: Bool
 
     /// The caller checked that neither `guestPhysicalAddress + size` nor `consumerAddress + size`

@@ -81,7 +81,7 @@ final class HardwareBackend: PortBackend {
     /// What the API shows of it.
     var snapshot: PortBackendSnapshot {
         PortBackendSnapshot(device: deviceName, path: path, offeredFeatures: offeredFeatures, backendFeatures: backendFeatures,
-                            queueCount: queueCount, maximumQueueSize: maximumQueueSize)
+                            queueCount: queueCount, maximumQueueSize: maximumQueueSize, canSuspend: canSuspend, canResume: canResume)
     }
     var canResume: Bool { backendFeatures.contains(.resume) }
 

@@ -38,8 +38,6 @@ final class SoftwareBackend: PortBackend {
     /// What the workers use and must outlive them: the regions (their mappings) and the
     /// consumer's eventfds as they were at launch.
     private var held: (regions: [ConsumerMemoryRegion], queues: [Int: ConsumerQueue]) = ([], [:])
-    /// The SIGBUS guards of the regions the workers use; dropped before the regions.
-    private var guards: [GuardedMemoryRange] = []
     /// Each ring's state when the workers last stopped, by queue index.
     private var stoppedStates: [Int: QueueState] = [:]
     /// The counters, readable without the port's lock.
@@ -69,7 +67,8 @@ final class SoftwareBackend: PortBackend {
 
     var snapshot: PortBackendSnapshot {
         PortBackendSnapshot(kind: .software, device: tapName, path: "/dev/net/tun", offeredFeatures: offeredFeatures,
-                            backendFeatures: backendFeatures, queueCount: queueCount, maximumQueueSize: maximumQueueSize)
+                            backendFeatures: backendFeatures, queueCount: queueCount, maximumQueueSize: maximumQueueSize,
+                            canSuspend: true, canResume: true)
     }
 
     func runningFeatures(for consumerFeatures: VirtioFeatures) -> VirtioFeatures { consumerFeatures }
@@ -156,9 +155,9 @@ final class SoftwareBackend: PortBackend {
             throw PortError(kind: .consumer, message: "TAP \(tapName): the consumer's rings: \(error)")
         }
         held = (session.regions, session.queues)
-        self.guards = guards
         device.start()
         self.device = device
+        // The counters own the guards (they read their fault counts) until the workers stop.
         counters.running(device, guards: guards)
     }
 
@@ -170,9 +169,8 @@ final class SoftwareBackend: PortBackend {
             stoppedStates[2 * pair.pair] = pair.receiveState
             stoppedStates[2 * pair.pair + 1] = pair.transmitState
         }
-        counters.stopped(report.pairs.map { ($0.receive, $0.transmit) })
+        counters.stopped(report.pairs.map { ($0.receive, $0.transmit) })  // drops the guards, before the mappings they guard
         self.device = nil
-        guards = []  // before the mappings they guard
         held = ([], [:])
     }
 

@@ -54,6 +54,10 @@ public struct PortBackendSnapshot: Sendable, Hashable {
     public var backendFeatures: BackendFeatures
     public var queueCount: Int
     public var maximumQueueSize: Int
+    /// Whether the backend can stop its rings at a clean point, and start them again there
+    /// (a device: VHOST_BACKEND_F_SUSPEND / _RESUME; the software datapath always can).
+    public var canSuspend: Bool
+    public var canResume: Bool
 }
 
 /// What a port looks like right now.

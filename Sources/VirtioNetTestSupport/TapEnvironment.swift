@@ -1,4 +1,5 @@
 import Foundation
+import VDPASystem
 
 /// What tests of TAP interfaces need (root, /dev/net/tun, ip(8)), and ip(8) to set up the
 /// network namespaces they talk to.
@@ -19,20 +20,24 @@ public enum TapEnvironment {
     /// Runs `ip ARGUMENTS`; its output, or the failure with the output.
     @discardableResult
     public static func ip(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ipTool)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0 else {
-            throw CommandFailure(description: "ip \(arguments.joined(separator: " ")): \(text)")
+        let result = try ChildProcess.run(ipTool, arguments)
+        guard result.status == 0 else {
+            throw CommandFailure(description: "ip \(arguments.joined(separator: " ")): \(result.output)")
         }
-        return text
+        return result.output
+    }
+
+    /// A new network namespace `name` (one left over from an earlier run is deleted first).
+    public static func makeNamespace(_ name: String) throws {
+        _ = try? ip(["netns", "del", name])
+        try ip(["netns", "add", name])
+    }
+
+    /// Moves interface `name` into `namespace`, gives it `address` (CIDR) and brings it up.
+    public static func move(_ name: String, into namespace: String, address: String) throws {
+        try ip(["link", "set", "dev", name, "netns", namespace])
+        try ip(["-n", namespace, "addr", "add", address, "dev", name])
+        try ip(["-n", namespace, "link", "set", name, "up"])
     }
 
     /// The MAC address of interface `name` in network namespace `namespace`.

@@ -74,16 +74,8 @@ import VDPATestSupport
     /// `vdpactl ARGS` as uid:gid with no supplementary groups.
     static func vdpactl(asUID uid: Int, gid: Int, _ arguments: [String]) async throws -> (status: Int32, output: String) {
         try await runOffThePool {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            process.arguments = ["--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", vdpactlPath] + arguments
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+            let result = try ChildProcess.run("/usr/bin/setpriv", ["--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", vdpactlPath] + arguments)
+            return (result.status, result.output)
         }
     }
 

@@ -18,16 +18,13 @@ struct SoftwarePortTests {
     @Test func aVMMOnASoftwarePortReachesTheKernelThroughItsTAP() async throws {
         let suffix = "\(getpid() % 100_000)"
         let tap = "vdpst\(suffix)", namespace = "vdpsns\(suffix)"
-        _ = try? TapEnvironment.ip(["netns", "del", namespace])
-        try TapEnvironment.ip(["netns", "add", namespace])
+        try TapEnvironment.makeNamespace(namespace)
         defer { _ = try? TapEnvironment.ip(["netns", "del", namespace]) }
         let daemon = try await InProcessDaemon(kernel: FakeVDPAKernel())
         let port = try await daemon.withClient { try $0.call(.portAdd, PortAddParams(name: "vm", tap: tap), as: PortInfo.self) }
         #expect(port.tap == tap && port.backend?.type == "software" && port.backend?.device == tap && port.state == "waiting", "\(port)")
         // The kernel's side of the TAP, in its own namespace.
-        try TapEnvironment.ip(["link", "set", "dev", tap, "netns", namespace])
-        try TapEnvironment.ip(["-n", namespace, "addr", "add", "10.214.0.1/30", "dev", tap])
-        try TapEnvironment.ip(["-n", namespace, "link", "set", tap, "up"])
+        try TapEnvironment.move(tap, into: namespace, address: "10.214.0.1/30")
         let hostMAC = try TapEnvironment.macAddress(of: tap, in: namespace)
 
         let vmm = try await connectMiniVMM(port.socket)
@@ -137,14 +134,11 @@ struct PeerTests {
     @Test    func dpdkTestpmdOnASoftwarePortAnswersPingsThroughItsTAP() async throws {
         let suffix = "\(getpid() % 100_000)"
         let tap = "vdpsd\(suffix)", namespace = "vdpsdns\(suffix)"
-        _ = try? TapEnvironment.ip(["netns", "del", namespace])
-        try TapEnvironment.ip(["netns", "add", namespace])
+        try TapEnvironment.makeNamespace(namespace)
         defer { _ = try? TapEnvironment.ip(["netns", "del", namespace]) }
         let daemon = try await InProcessDaemon(kernel: FakeVDPAKernel())
         let port = try await daemon.withClient { try $0.call(.portAdd, PortAddParams(name: "dp", tap: tap), as: PortInfo.self) }
-        try TapEnvironment.ip(["link", "set", "dev", tap, "netns", namespace])
-        try TapEnvironment.ip(["-n", namespace, "addr", "add", "10.216.0.1/24", "dev", tap])
-        try TapEnvironment.ip(["-n", namespace, "link", "set", tap, "up"])
+        try TapEnvironment.move(tap, into: namespace, address: "10.216.0.1/24")
 
         let testpmd = try ChildProcess.start(PeerTools.testpmd, [
             "-l", "0,1", "--no-pci", "--no-huge", "-m", "512", "--file-prefix", "vdpsd\(suffix)",
@@ -186,14 +180,11 @@ struct PeerTests {
         let lab = Self.repository + "/Tests/Lab/lab.sh"
         let suffix = "\(getpid() % 100_000)"
         let tap = "vdpsq\(suffix)\(packed ? "p" : "s")", namespace = "vdpsqns\(suffix)\(packed ? "p" : "s")"
-        _ = try? TapEnvironment.ip(["netns", "del", namespace])
-        try TapEnvironment.ip(["netns", "add", namespace])
+        try TapEnvironment.makeNamespace(namespace)
         defer { _ = try? TapEnvironment.ip(["netns", "del", namespace]) }
         let daemon = try await InProcessDaemon(kernel: FakeVDPAKernel())
         let port = try await daemon.withClient { try $0.call(.portAdd, PortAddParams(name: "guest", tap: tap), as: PortInfo.self) }
-        try TapEnvironment.ip(["link", "set", "dev", tap, "netns", namespace])
-        try TapEnvironment.ip(["-n", namespace, "addr", "add", "10.217.0.1/24", "dev", tap])
-        try TapEnvironment.ip(["-n", namespace, "link", "set", tap, "up"])
+        try TapEnvironment.move(tap, into: namespace, address: "10.217.0.1/24")
         let out = InProcessDaemon.temporaryDirectory("vdpad-peer-qemu")
         let received = out + "/received"
         let listener = try ChildProcess.start("/usr/bin/timeout", [

@@ -29,15 +29,12 @@ struct TapTests {
         let tapName = "vdpadt\(suffix)"
         let namespace = "vdpadtns\(suffix)"
         let features: VirtioFeatures = [.version1, .ringEventIndex, Net.mergeableRxBuffers]
-        _ = try? TapEnvironment.ip(["netns", "del", namespace])
-        try TapEnvironment.ip(["netns", "add", namespace])
+        try TapEnvironment.makeNamespace(namespace)
         defer { _ = try? TapEnvironment.ip(["netns", "del", namespace]) }
         var backend: TapBackend? = try TapBackend(name: tapName, features: features)
         defer { backend = nil }
         #expect(backend?.tap.name == tapName)
-        try TapEnvironment.ip(["link", "set", "dev", tapName, "netns", namespace])
-        try TapEnvironment.ip(["-n", namespace, "addr", "add", "10.213.0.1/30", "dev", tapName])
-        try TapEnvironment.ip(["-n", namespace, "link", "set", tapName, "up"])
+        try TapEnvironment.move(tapName, into: namespace, address: "10.213.0.1/30")
         let hostMAC = try TapEnvironment.macAddress(of: tapName, in: namespace)
 
         var guest = try VirtioNetGuest(layout: layout, size: 64, features: features, eventIndex: true)

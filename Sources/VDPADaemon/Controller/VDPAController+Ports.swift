@@ -123,8 +123,7 @@ extension VDPAController {
                 features: served.union(.accessPlatform),
                 limits: DeviceLimits(maxQueuePairs: 1, maxQueueSize: backend.maximumQueueSize, maxMTU: 65535),
                 attributes: AttributeAbilities(mac: true, mtu: true, maxVQP: true, deviceFeatures: true),
-                backend: BackendAbilities(suspend: backend.kind == .software || backend.backendFeatures.contains(.suspend),
-                                          resume: backend.kind == .software || backend.backendFeatures.contains(.resume)))
+                backend: Self.abilities(backend))
             let result = CompatibilityCheck.compare(source: requirement, destination: destination)
             guard result.answer != .incompatible else {
                 throw RPCErrorObject(code: .profileIncompatible,
@@ -265,6 +264,10 @@ extension VDPAController {
     }
 
     /// What the capabilities document and the restore check call a backend's abilities.
+    static func abilities(_ backend: PortBackendSnapshot) -> BackendAbilities {
+        BackendAbilities(suspend: backend.canSuspend, resume: backend.canResume)
+    }
+
     static func abilities(_ features: BackendFeatures) -> BackendAbilities {
         BackendAbilities(suspend: features.contains(.suspend), resume: features.contains(.resume))
     }
@@ -277,7 +280,7 @@ extension VDPAController {
             : nil
         let backend = status.backend.map { backend in
             let software = backend.kind == .software
-            let abilities = software ? BackendAbilities(suspend: true, resume: true) : Self.abilities(backend.backendFeatures)
+            let abilities = Self.abilities(backend)
             // Per queue (receiveq 2N, transmitq 2N+1), as the software datapath counts them.
             let queues = status.softwareCounters.map { counters in
                 counters.pairs.enumerated().flatMap { pair, counts in

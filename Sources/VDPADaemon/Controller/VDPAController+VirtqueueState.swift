@@ -44,7 +44,7 @@ extension VDPAController {
     static func requireRestorable(_ document: VirtqueueStateDocument, onto device: String, facts: PortBackendSnapshot, deviceType: VirtioDeviceType,
                                   control: VirtqueueStateDocument.ControlState?, what: String) throws {
         let refusals = document.restoreRefusals(onto: RestoreTarget(
-            device: device, deviceType: deviceType, offeredFeatures: facts.offeredFeatures, backend: abilities(facts.backendFeatures),
+            device: device, deviceType: deviceType, offeredFeatures: facts.offeredFeatures, backend: abilities(facts),
             queueCount: facts.queueCount, maximumQueueSize: facts.maximumQueueSize, control: control))
         guard refusals.isEmpty else {
             throw RPCErrorObject(code: .stateIncompatible, message: "\(device) cannot \(what): " + refusals.map(\.message).joined(separator: "; "),
