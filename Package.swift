@@ -105,7 +105,7 @@ let package = Package(
         .target(
             name: "VDPADaemon",
             dependencies: [
-                "VDPANetlink", "VDPAStore", "VDPARPC", "VDPAPolicy", "VDPASystem", "VDPAPorts", "VDPAVhost", "VirtioModel",
+                "VDPANetlink", "VDPAStore", "VDPARPC", "VDPAPolicy", "VDPASystem", "VDPAPorts", "VDPAVhost", "VirtioModel", "VirtioNet", "VDPADatapath",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -227,7 +227,7 @@ let package = Package(
         .testTarget(name: "VDPAStoreTests", dependencies: ["VDPAStore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "VDPADaemonTests",
-            dependencies: ["VDPADaemon", "VDPATestSupport", "VDPAClient", "VDPAPolicy", "VDPAVhostTestSupport", "VDPAVhost", "VhostUser", "VirtioNetTestSupport",
+            dependencies: ["VDPADaemon", "VDPATestSupport", "VDPAClient", "VDPAPolicy", "VDPAVhostTestSupport", "VDPAVhost", "VhostUser", "VirtioNetTestSupport", "VirtioNet", "VirtioModel",
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
                            // A second connection to the daemon's database, to make its writes fail.
                            .product(name: "GRDB", package: "GRDB.swift")],

@@ -45,7 +45,7 @@ public struct Daemon: Sendable {
             settings: .init(restoreOnStart: configuration.restoreOnStart, socketPath: configuration.socketPath,
                             stateDirectory: configuration.stateDirectory, version: vdpadVersion,
                             portsDirectory: configuration.portsDirectory, portsGroup: configuration.portsGroup,
-                            portMemoryLimit: configuration.portMemoryLimit),
+                            portMemoryLimit: configuration.portMemoryLimit, portBusyPoll: configuration.portBusyPoll),
             policy: policy, vhostOpener: vhostOpener, logger: logger)
         try await controller.reconcile()
         await controller.startPorts()

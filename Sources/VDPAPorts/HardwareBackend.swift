@@ -78,9 +78,19 @@ final class HardwareBackend: PortBackend {
 
     var canSuspend: Bool { backendFeatures.contains(.suspend) }
 
+    /// Features a port never serves from a device: those of the control virtqueue, which vdpad
+    /// does not mediate on devices yet, and ACCESS_PLATFORM (vdpad translates addresses itself).
+    static let withheldFeatures: VirtioFeatures = [
+        .accessPlatform, .Net.controlVirtqueue, .Net.controlRx, .Net.controlVLAN, .Net.controlRxExtra, .Net.guestAnnounce,
+        .Net.multiqueue, .Net.controlMACAddress, .Net.controlGuestOffloads, .Net.rss, .Net.hashReport,
+    ]
+
+    var servedFeatures: VirtioFeatures { offeredFeatures.subtracting(Self.withheldFeatures) }
+
     /// What the API shows of it.
     var snapshot: PortBackendSnapshot {
-        PortBackendSnapshot(device: deviceName, path: path, offeredFeatures: offeredFeatures, backendFeatures: backendFeatures,
+        PortBackendSnapshot(device: deviceName, path: path, offeredFeatures: offeredFeatures, servedFeatures: servedFeatures,
+                            backendFeatures: backendFeatures,
                             queueCount: queueCount, maximumQueueSize: maximumQueueSize, canSuspend: canSuspend, canResume: canResume)
     }
     var canResume: Bool { backendFeatures.contains(.resume) }

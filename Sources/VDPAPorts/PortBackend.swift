@@ -15,6 +15,8 @@ protocol PortBackend: AnyObject {
     /// The name it is listed by (a device's name).
     var deviceName: String { get }
     var offeredFeatures: VirtioFeatures { get }
+    /// What a port serves its consumer from it (``PortBackendSnapshot/servedFeatures``).
+    var servedFeatures: VirtioFeatures { get }
     var backendFeatures: BackendFeatures { get }
     var queueCount: Int { get }
     var deviceType: UInt32 { get }

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import VDPADatapath
 import VDPASystem
 import VDPAVhost
 import VhostUser
@@ -51,6 +52,9 @@ public struct PortBackendSnapshot: Sendable, Hashable {
     public var device: String
     public var path: String
     public var offeredFeatures: VirtioFeatures
+    /// What a port serves a VMM from it: its features less those vdpad does not mediate on
+    /// this kind of backend (a device's control queue, ACCESS_PLATFORM).
+    public var servedFeatures: VirtioFeatures
     public var backendFeatures: BackendFeatures
     public var queueCount: Int
     public var maximumQueueSize: Int
@@ -189,12 +193,6 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
 
     /// `VHOST_USER_F_PROTOCOL_FEATURES` (bit 30 of GET_FEATURES).
     public static let protocolFeaturesBit = VirtioFeatures(rawValue: 1 << 30)
-    /// Features a port never offers: those of the control virtqueue, which vdpad does not
-    /// mediate yet, and ACCESS_PLATFORM (vdpad translates addresses itself).
-    static let withheldFeatures: VirtioFeatures = [
-        .accessPlatform, .Net.controlVirtqueue, .Net.controlRx, .Net.controlVLAN, .Net.controlRxExtra, .Net.guestAnnounce,
-        .Net.multiqueue, .Net.controlMACAddress, .Net.controlGuestOffloads, .Net.rss, .Net.hashReport,
-    ]
     static let offeredProtocolFeatures: VhostUserProtocolFeatures = [.multipleQueues, .replyAck, .config, .status]
 
     /// The group of the socket file (nil: the daemon's): QEMU under libvirt runs as its own user.
@@ -315,17 +313,28 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
     }
 
     /// Takes vdpad's own datapath as the backend, with TAP interface `tap` as its network side
-    /// (created when it does not exist). When the consumer's rings are stopped, they start on it
-    /// where they stood; rings running on a device do not switch (not supported yet).
+    /// (created when it does not exist; `queuePairs` queues, multi-queue with more than one).
+    /// When the consumer's rings are stopped, they start on it where they stood; rings running
+    /// on a device do not switch (not supported yet).
     @discardableResult
-    public func attach(tap: String, check: (PortBackendSnapshot) throws -> Void = { _ in }) throws -> StepTimings {
+    public func attach(tap: String, queuePairs: Int = 1, options: NetWorkerOptions = NetWorkerOptions(),
+                       check: (PortBackendSnapshot) throws -> Void = { _ in }) throws -> StepTimings {
+        try attach(name: tap, options: options, check: check) { try TapNetwork(name: tap, queuePairs: queuePairs) }
+    }
+
+    /// Takes vdpad's own datapath as the backend, with the network side `open` makes (for
+    /// network sides other than a TAP: a benchmark's packet sink and source).
+    @discardableResult
+    public func attach(name network: String, options: NetWorkerOptions = NetWorkerOptions(),
+                       check: (PortBackendSnapshot) throws -> Void = { _ in },
+                       network open: () throws -> any SoftwareNetwork) throws -> StepTimings {
         try locked { () throws -> StepTimings in
-            if let current = backend, current.running, !current.suspended, current.deviceName != tap {
+            if let current = backend, current.running, !current.suspended, current.deviceName != network {
                 throw PortError(kind: .notSupported, message: "port \(name): its rings run on \(current.deviceName); switching running rings to the software datapath is not supported yet (detach first)")
             }
-            return try attachLocked(name: tap) { timings in
+            return try attachLocked(name: network) { timings in
                 let software = try timings.measure("open") { () throws in
-                    try SoftwareBackend(tapName: tap, mac: presentation?.mac, mtu: presentation?.mtu)
+                    SoftwareBackend(network: try open(), mac: presentation?.mac, mtu: presentation?.mtu, options: options)
                 }
                 try check(software.snapshot)
                 return software
@@ -363,7 +372,7 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
 
     private func install(_ newBackend: any PortBackend) {
         backend = newBackend
-        lastOffer = Self.offer(from: newBackend.offeredFeatures)
+        lastOffer = Self.offer(from: newBackend.servedFeatures)
     }
 
     /// Moves running rings to another device with the shortest pause: the target is opened
@@ -559,13 +568,13 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
     private var currentOffer: VirtioFeatures? {
         // A presentation is the offer, whatever backs the port (the backend was checked to present it).
         if let presentation { return presentation.features.subtracting(.accessPlatform).union(Self.protocolFeaturesBit) }
-        return backend.map { Self.offer(from: $0.offeredFeatures) } ?? lastOffer
+        return backend.map { Self.offer(from: $0.servedFeatures) } ?? lastOffer
     }
 
-    /// What a port offers its consumer from a backend's features (without a presentation): all
-    /// but what vdpad does not mediate, plus the vhost-user protocol bit.
-    public static func offer(from deviceFeatures: VirtioFeatures) -> VirtioFeatures {
-        deviceFeatures.subtracting(withheldFeatures).union(protocolFeaturesBit)
+    /// What a port offers its consumer from a backend (without a presentation): what it serves
+    /// from it (``PortBackendSnapshot/servedFeatures``), plus the vhost-user protocol bit.
+    public static func offer(from servedFeatures: VirtioFeatures) -> VirtioFeatures {
+        servedFeatures.union(protocolFeaturesBit)
     }
 
     public func handle(_ request: VhostUserRequest, fileDescriptors: [OwnedFileDescriptor]) throws -> VhostUserReply? {

@@ -15,8 +15,11 @@ public struct PortAddParams: Codable, Hashable, Sendable {
     public var tap: String?
     /// The profile the VMM is offered, whatever backs the port: its exact features, MAC and MTU.
     public var profile: String?
+    /// With `tap`: queue pairs (1 to 16; default 1): a multi-queue TAP, one worker per pair.
+    public var queues: Int?
     public init(name: String, device: String? = nil, consumerUser: String? = nil, consumerGroup: String? = nil, tap: String? = nil,
-                profile: String? = nil) {
+                profile: String? = nil, queues: Int? = nil) {
+        self.queues = queues
         self.profile = profile
         self.name = name
         self.device = device
@@ -24,7 +27,7 @@ public struct PortAddParams: Codable, Hashable, Sendable {
         self.consumerGroup = consumerGroup
         self.tap = tap
     }
-    private enum CodingKeys: String, CodingKey { case name, device, consumerUser = "consumer_user", consumerGroup = "consumer_group", tap, profile }
+    private enum CodingKeys: String, CodingKey { case name, device, consumerUser = "consumer_user", consumerGroup = "consumer_group", tap, profile, queues }
 }
 
 public struct PortNameParams: Codable, Hashable, Sendable {
@@ -40,7 +43,10 @@ public struct PortSetParams: Codable, Hashable, Sendable {
     public var detach: Bool?
     /// Attach vdpad's own datapath on this TAP interface (rings not running on a device).
     public var tap: String?
-    public init(name: String, device: String? = nil, detach: Bool? = nil, tap: String? = nil) {
+    /// With `tap`: queue pairs (1 to 16; default 1).
+    public var queues: Int?
+    public init(name: String, device: String? = nil, detach: Bool? = nil, tap: String? = nil, queues: Int? = nil) {
+        self.queues = queues
         self.name = name
         self.device = device
         self.detach = detach
@@ -51,7 +57,7 @@ public struct PortSetParams: Codable, Hashable, Sendable {
 /// A port as the API shows it.
 public struct PortInfo: Codable, Hashable, Sendable {
     private enum CodingKeys: String, CodingKey {
-        case state, name, socket, device, tap, profile, allowedConsumer = "allowed_consumer", consumer, backend, timingsUs = "timings_us"
+        case state, name, socket, device, tap, queues, profile, allowedConsumer = "allowed_consumer", consumer, backend, timingsUs = "timings_us"
     }
     /// `waiting`: no consumer; `configuring`: a consumer is setting up its rings; `running`: the
     /// backend processes the rings; `suspended`: stopped at a clean point (state saved or being
@@ -62,6 +68,8 @@ public struct PortInfo: Codable, Hashable, Sendable {
     public var device: String?
     /// The TAP interface of its software backend.
     public var tap: String?
+    /// Its TAP's queue pairs (with `tap`).
+    public var queues: Int?
     /// The profile it presents.
     public var profile: String?
     /// Who may connect (nil: whoever the socket's mode and group let in).
@@ -124,9 +132,13 @@ public struct PortInfo: Codable, Hashable, Sendable {
         /// `software`: accesses to guest memory past the end of a file the VMM truncated
         /// (absorbed; the device then needs a reset).
         public var memoryFaults: UInt64?
+        /// `software`: what the guest set through the control queue.
+        public var control: ControlQueueInfo?
         public init(type: String = "hardware", device: String, path: String, mgmtdev: String?, deviceFeatures: FeatureList, backendFeatures: [String],
-                    suspend: Bool, resume: Bool, queueCount: Int, maxQueueSize: Int, queues: [QueueCounters]? = nil, memoryFaults: UInt64? = nil) {
+                    suspend: Bool, resume: Bool, queueCount: Int, maxQueueSize: Int, queues: [QueueCounters]? = nil, memoryFaults: UInt64? = nil,
+                    control: ControlQueueInfo? = nil) {
             self.type = type
+            self.control = control
             self.memoryFaults = memoryFaults
             self.queues = queues
             self.device = device
@@ -141,7 +153,32 @@ public struct PortInfo: Codable, Hashable, Sendable {
         }
         private enum CodingKeys: String, CodingKey {
             case type, device, path, mgmtdev, deviceFeatures = "device_features", backendFeatures = "backend_features", suspend, resume
-            case queueCount = "queue_count", maxQueueSize = "max_queue_size", queues, memoryFaults = "memory_faults"
+            case queueCount = "queue_count", maxQueueSize = "max_queue_size", queues, memoryFaults = "memory_faults", control
+        }
+    }
+
+    /// The virtio-net control queue's state on a software backend (§5.1.6.5): receive modes,
+    /// the MAC address and filters, VLANs and queue pairs the guest set (the state after reset:
+    /// promiscuous, no filter, one pair).
+    public struct ControlQueueInfo: Codable, Hashable, Sendable {
+        /// The receive modes switched on (`promisc`, `allmulti`, `alluni`, `nomulti`, `nouni`, `nobcast`).
+        public var rxModes: [String]
+        /// The MAC the guest set (MAC_ADDR_SET), else the configured one.
+        public var mac: String?
+        public var unicastFilter: [String]
+        public var multicastFilter: [String]
+        public var vlans: [Int]
+        public var queuePairs: Int
+        public init(rxModes: [String], mac: String?, unicastFilter: [String], multicastFilter: [String], vlans: [Int], queuePairs: Int) {
+            self.rxModes = rxModes
+            self.mac = mac
+            self.unicastFilter = unicastFilter
+            self.multicastFilter = multicastFilter
+            self.vlans = vlans
+            self.queuePairs = queuePairs
+        }
+        private enum CodingKeys: String, CodingKey {
+            case rxModes = "rx_modes", mac, unicastFilter = "unicast_filter", multicastFilter = "multicast_filter", vlans, queuePairs = "queue_pairs"
         }
     }
 
@@ -164,9 +201,10 @@ public struct PortInfo: Codable, Hashable, Sendable {
         }
     }
 
-    public init(state: String, name: String, socket: String, device: String?, tap: String? = nil, profile: String? = nil,
+    public init(state: String, name: String, socket: String, device: String?, tap: String? = nil, queues: Int? = nil, profile: String? = nil,
                 allowedConsumer: AllowedConsumer? = nil, consumer: ConsumerInfo?, backend: BackendInfo?, timingsUs: [String: Int]? = nil) {
         self.tap = tap
+        self.queues = queues
         self.profile = profile
         self.allowedConsumer = allowedConsumer
         self.timingsUs = timingsUs

@@ -18,13 +18,16 @@ public struct PortRecord: Codable, Hashable, Sendable {
     public var tap: String?
     /// The profile the port presents to its VMM (nil: the backend's features).
     public var profile: String?
+    /// The queue pairs of its software backend's TAP (nil: one).
+    public var queues: Int64?
     public var createdAt: Date
     public var updatedAt: Date
 
     public init(name: String, device: String?, socketPath: String, backendFeatures: Int64? = nil, managementDevice: String? = nil,
-                consumerUID: Int64? = nil, consumerGID: Int64? = nil, tap: String? = nil, profile: String? = nil,
+                consumerUID: Int64? = nil, consumerGID: Int64? = nil, tap: String? = nil, profile: String? = nil, queues: Int64? = nil,
                 createdAt: Date = Date(), updatedAt: Date = Date()) {
         self.tap = tap
+        self.queues = queues
         self.profile = profile
         self.consumerUID = consumerUID
         self.consumerGID = consumerGID

@@ -112,6 +112,11 @@ public final class StateStore: Sendable {
                 table.add(column: "profile", .text)
             }
         }
+        migrator.registerMigration("8-port-queues") { db in
+            try db.alter(table: "port") { table in
+                table.add(column: "queues", .integer)
+            }
+        }
         return migrator
     }
 

@@ -74,6 +74,20 @@ public final class TapDevice: Sendable {
         try system_ioctlValue(fileDescriptor, CVhost_TUNSETOFFLOAD, UInt(offloads.rawValue), path: name)
     }
 
+    /// `TUNSETQUEUE` with `IFF_ATTACH_QUEUE` / `IFF_DETACH_QUEUE` (multi-queue TAP only): a
+    /// detached queue gets no packets from the kernel (they are steered to the attached ones),
+    /// as QEMU's tap does for the queue pairs a guest has not enabled.
+    public func setQueueAttached(_ attached: Bool) throws {
+        let size = Int(CVhost_sizeof_ifreq)
+        let request = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 8)
+        defer { request.deallocate() }
+        request.initializeMemory(as: UInt8.self, repeating: 0)
+        // SAFETY: ifr_flags is a short at CVhost_offsetof_ifreq_flags inside the ifreq buffer.
+        request.storeBytes(of: attached ? CVhost_IFF_ATTACH_QUEUE : CVhost_IFF_DETACH_QUEUE,
+                           toByteOffset: Int(CVhost_offsetof_ifreq_flags), as: Int16.self)
+        try system_ioctlPointer(fileDescriptor, CVhost_TUNSETQUEUE, request.baseAddress, operation: "TUNSETQUEUE", path: name)
+    }
+
     /// Reads one packet: the 12-byte virtio-net header into `header`, the
     /// frame into `frame`. Returns the frame length, or nil when none is waiting.
     public func read(header: UnsafeMutableRawBufferPointer, frame: UnsafeMutableRawBufferPointer) throws -> Int? {

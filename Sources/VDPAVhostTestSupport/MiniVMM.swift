@@ -25,7 +25,8 @@ public final class MiniVMM {
     private let memory: SharedMemory
     private let kicks: [EventFD]
     private let calls: [EventFD]
-    /// Queues set up on the device: receiveq 0, transmitq 1, then further pairs.
+    /// Queues set up on the device: receiveq 0, transmitq 1, then further pairs (and the
+    /// control queue after them, when there is one).
     public let activeQueues: Int
     private var transport: Transport
 
@@ -38,6 +39,11 @@ public final class MiniVMM {
     /// Features the mini VMM accepts when the device offers them: enough for frames,
     /// nothing that needs a control queue.
     public static let wantedFeatures: VirtioFeatures = [.version1, .accessPlatform, VirtioFeatures.Net.mac]
+    /// What it accepts besides with a control queue.
+    public static let controlFeatures: VirtioFeatures = [
+        VirtioFeatures.Net.controlVirtqueue, VirtioFeatures.Net.controlRx, VirtioFeatures.Net.controlVLAN,
+        VirtioFeatures.Net.controlMACAddress, VirtioFeatures.Net.multiqueue,
+    ]
 
     /// Opens `path`, takes ownership and brings the device to DRIVER_OK with two queues,
     /// both starting at ring position 0.
@@ -100,19 +106,33 @@ public final class MiniVMM {
     /// memfd, guest physical 0), each vring (num, addr in this process's addresses, base 0,
     /// kick, call, enable), then status DRIVER_OK.
     ///
-    /// `queues`: how many virtqueues to set up (1: receiveq only; 2: a pair; more: more pairs).
+    /// `queues`: how many data virtqueues to set up (1: receiveq only; 2: a pair; more: more
+    /// pairs). `control: true` also sets up the control queue after them (§5.1.2: controlq
+    /// 2N with N the device's max_virtqueue_pairs under MQ, so `queues` is then 2N), and
+    /// accepts CTRL_VQ, CTRL_RX, CTRL_VLAN, CTRL_MAC_ADDR and MQ when offered.
     /// `sealable: false`: the memfd forbids seals, as memory that cannot be sealed against
     /// shrinking (DPDK's, a hugetlbfs file).
-    public init(vhostUserSocket: String, queueSize: UInt16 = 64, queues: Int = 2, sealable: Bool = true) throws {
+    public init(vhostUserSocket: String, queueSize: UInt16 = 64, queues: Int = 2, control: Bool = false, sealable: Bool = true) throws {
         let frontend = try VhostUserFrontend(socketPath: vhostUserSocket)
         transport = .vhostUser(frontend, socket: vhostUserSocket)
         self.queueSize = queueSize
-        activeQueues = max(1, queues)
+        let pairs = (max(1, queues) + 1) / 2
+        activeQueues = max(1, queues) + (control ? 1 : 0)
         // As QEMU's vhost_dev_init: the owner first, then the features.
         try frontend.setOwner()
         let offered = try frontend.getFeatures()
-        features = VirtioFeatures(rawValue: offered).intersection(Self.wantedFeatures.subtracting(.accessPlatform))
-        (guest, memory) = try Self.makeGuest(queueSize: queueSize, features: features, queuePairs: (activeQueues + 1) / 2)
+        var wanted = Self.wantedFeatures.subtracting(.accessPlatform)
+        if control { wanted.formUnion(Self.controlFeatures) }
+        features = VirtioFeatures(rawValue: offered).intersection(wanted)
+        var shared: SharedMemory?
+        guest = try VirtioNetGuest(layout: .split, queuePairs: pairs, size: queueSize, features: features, control: control, slotSize: 2048) { size in
+            let length = (size + 0xfff) & ~0xfff
+            let mapping = try SharedMemory(name: "vdpad-mini-vmm", length: length)
+            shared = mapping
+            return try HeapGuestMemory(borrowing: mapping.address, size: length, owner: mapping)
+        }
+        guard let shared else { throw VhostUserError("guest memory not allocated") }
+        memory = shared
         if !sealable { try memory.forbidSeals() }
         kicks = try (0..<activeQueues).map { _ in try EventFD() }
         calls = try (0..<activeQueues).map { _ in try EventFD() }
@@ -171,18 +191,34 @@ public final class MiniVMM {
         UInt16(littleEndian: memory.address.loadUnaligned(fromByteOffset: Int(offset), as: UInt16.self))
     }
 
-    /// Posts `count` receive buffers and kicks receiveq.
-    public func postReceiveBuffers(count: Int) throws {
-        try guest.postReceiveBuffers(count: count, size: 2048 - 64)
-        if try guest.publish(VirtioNetGuest.receiveQueue(0)) { try kicks[0].signal() }
+    /// Posts `count` receive buffers and kicks receiveq `pair`.
+    public func postReceiveBuffers(count: Int, pair: Int = 0) throws {
+        try guest.postReceiveBuffers(pair: pair, count: count, size: 2048 - 64)
+        if try guest.publish(VirtioNetGuest.receiveQueue(pair)) { try kicks[VirtioNetGuest.receiveQueue(pair)].signal() }
     }
 
-    /// Queues `frames` on transmitq and kicks it; with `kick: false` they are only published,
-    /// as a polling driver or one with notifications suppressed leaves them.
-    public func transmit(_ frames: [[UInt8]], kick: Bool = true) throws {
-        for frame in frames { try guest.transmit(frame) }
-        try guest.publish(VirtioNetGuest.transmitQueue(0))
-        if kick { try kicks[1].signal() }
+    /// Queues `frames` on transmitq `pair` and kicks it; with `kick: false` they are only
+    /// published, as a polling driver or one with notifications suppressed leaves them.
+    public func transmit(_ frames: [[UInt8]], pair: Int = 0, kick: Bool = true) throws {
+        for frame in frames { try guest.transmit(frame, pair: pair) }
+        try guest.publish(VirtioNetGuest.transmitQueue(pair))
+        if kick { try kicks[VirtioNetGuest.transmitQueue(pair)].signal() }
+    }
+
+    /// Sends one control command (§5.1.6.5) and waits for its ack: VIRTIO_NET_OK (0) or
+    /// VIRTIO_NET_ERR (1); nil when none came in `timeoutMilliseconds`.
+    public func control(_ command: VirtioNetControlCommand, timeoutMilliseconds: Int32 = 5000) throws -> UInt8? {
+        let queue = guest.controlQueue
+        try guest.sendControl(command.bytes)
+        try guest.publish(queue)
+        try kicks[queue].signal()
+        let deadline = ContinuousClock.now + .milliseconds(Int(timeoutMilliseconds))
+        while ContinuousClock.now < deadline {
+            if let ack = try guest.collectControlAcks().first { return ack }
+            _ = try calls[queue].wait(timeoutMilliseconds: 50)
+            _ = try? calls[queue].drain()
+        }
+        return nil
     }
 
     /// How many notifications queue `queue`'s kick eventfd holds (the mini VMM's own and
@@ -190,15 +226,17 @@ public final class MiniVMM {
     /// where vdpad holds the eventfd and the device polls it.
     public func takeKicks(queue: Int) throws -> UInt64 { try kicks[queue].drain() }
 
-    /// Frames received until `count` arrived or `timeoutMilliseconds` passed without any.
-    public func receive(count: Int, timeoutMilliseconds: Int32 = 5000) throws -> [VirtioNetGuest.ReceivedPacket] {
+    /// Frames received on receiveq `pair` until `count` arrived or `timeoutMilliseconds`
+    /// passed without any.
+    public func receive(count: Int, pair: Int = 0, timeoutMilliseconds: Int32 = 5000) throws -> [VirtioNetGuest.ReceivedPacket] {
         var packets: [VirtioNetGuest.ReceivedPacket] = []
+        let queue = VirtioNetGuest.receiveQueue(pair)
         while packets.count < count {
-            let batch = try guest.receivePackets()
+            let batch = try guest.receivePackets(pair: pair)
             packets += batch
             if batch.isEmpty {
-                guard try calls[0].wait(timeoutMilliseconds: timeoutMilliseconds) else { break }
-                try calls[0].drain()
+                guard try calls[queue].wait(timeoutMilliseconds: timeoutMilliseconds) else { break }
+                try calls[queue].drain()
             }
         }
         return packets
@@ -208,6 +246,20 @@ public final class MiniVMM {
     /// neither this object nor the device may touch the memory (it faults); only kicks and
     /// `close()` are left.
     public func truncateMemory() throws { try memory.truncate(to: 0) }
+
+    /// Gives queue `queue`'s call eventfd to the back-end again (VHOST_USER_SET_VRING_CALL),
+    /// as QEMU does when a guest's interrupt set-up changes: the back-end takes it anew.
+    public func resendCall(queue: Int) throws {
+        guard case .vhostUser(let frontend, _) = transport else { return }
+        try frontend.setVringCall(UInt32(queue), calls[queue].fileDescriptor)
+    }
+
+    /// Enables or disables queue `queue` (VHOST_USER_SET_VRING_ENABLE), as QEMU does for the
+    /// queue pairs its guest turns on or off.
+    public func setQueueEnabled(_ queue: Int, _ enabled: Bool) throws {
+        guard case .vhostUser(let frontend, _) = transport else { return }
+        try frontend.setVringEnable(UInt32(queue), enabled)
+    }
 
     /// Kicks queue `queue` without touching guest memory.
     public func kick(queue: Int) throws { try kicks[queue].signal() }

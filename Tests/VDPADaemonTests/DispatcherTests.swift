@@ -69,7 +69,7 @@ import VDPATestSupport
 
     @Test func reportsFileAndLine() {
         var configuration = DaemonConfiguration()
-        #expect(throws: DaemonConfiguration.ParseError(file: "f", line: 2, message: "unknown key 'sokcet' (known: admin_group, client_idle_timeout, log_level, max_connections_per_user, max_request_bytes, max_subscriptions_per_user, port_memory_limit, ports_dir, ports_group, profiles_dir, quirks_dir, read_group, restore_on_start, resync_interval, socket, socket_group, socket_mode, state_dir)")) {
+        #expect(throws: DaemonConfiguration.ParseError(file: "f", line: 2, message: "unknown key 'sokcet' (known: admin_group, client_idle_timeout, log_level, max_connections_per_user, max_request_bytes, max_subscriptions_per_user, port_busy_poll, port_memory_limit, ports_dir, ports_group, profiles_dir, quirks_dir, read_group, restore_on_start, resync_interval, socket, socket_group, socket_mode, state_dir)")) {
             try configuration.apply(fileText: "# comment\nsokcet = /x\n", fileName: "f")
         }
         #expect(throws: DaemonConfiguration.ParseError.self) { try configuration.apply(fileText: "restore_on_start = maybe", fileName: "f") }

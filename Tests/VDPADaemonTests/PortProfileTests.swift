@@ -79,10 +79,10 @@ import VirtioNetTestSupport
         let (offered, config) = try await Self.offer(port.socket)
         #expect(offered == features.union(VirtioFeatures(rawValue: 1 << 30)), "\(offered)")
         #expect(Array(config[0..<6]) == Self.mac.bytes)
-        // A feature the software datapath does not have (the control queue): refused.
-        _ = try await call(daemon, .profileAdd, Profile(name: "cvq", deviceType: .network, features: [.version1, .Net.controlVirtqueue]), as: ProfileInfo.self)
-        let refused = try await refusal(daemon, .portAdd, PortAddParams(name: "vm2", tap: "vdpspq\(getpid() % 100_000)", profile: "cvq"))
-        #expect(refused?.errorCode == .profileIncompatible && refused?.data?.reasons?.contains { $0.features == ["CTRL_VQ"] } == true,
+        // A feature the software datapath does not have (receive-side scaling): refused.
+        _ = try await call(daemon, .profileAdd, Profile(name: "rss", deviceType: .network, features: [.version1, .Net.controlVirtqueue, .Net.rss]), as: ProfileInfo.self)
+        let refused = try await refusal(daemon, .portAdd, PortAddParams(name: "vm2", tap: "vdpspq\(getpid() % 100_000)", profile: "rss"))
+        #expect(refused?.errorCode == .profileIncompatible && refused?.data?.reasons?.contains { $0.features == ["RSS"] } == true,
                 "\(String(describing: refused))")
         try await daemon.stop()
     }

@@ -7,13 +7,13 @@ import VDPAVhostTestSupport
 
 /// A mini VMM connected to a port's socket. Its set-up blocks on the socket while the daemon
 /// answers on the concurrency pool, so it runs on a thread of its own.
-func connectMiniVMM(_ socket: String) async throws -> MiniVMM {
+func connectMiniVMM(_ socket: String, queues: Int = 2, control: Bool = false) async throws -> MiniVMM {
     final class Box: @unchecked Sendable {
         // SAFETY (@unchecked): written by the one thread, read after it finished.
         var vmm: MiniVMM?
     }
     let box = Box()
-    try await runOffThePool { box.vmm = try MiniVMM(vhostUserSocket: socket) }
+    try await runOffThePool { box.vmm = try MiniVMM(vhostUserSocket: socket, queues: queues, control: control) }
     return try #require(box.vmm)
 }
 

@@ -3,6 +3,8 @@ import Testing
 import VDPAClient
 import VDPARPC
 import VDPASystem
+import VirtioModel
+import VirtioNet
 import VDPATestSupport
 import VDPAVhostTestSupport
 import VirtioNetTestSupport
@@ -63,6 +65,78 @@ struct SoftwarePortTests {
         #expect(served.tap == tap && served.backend?.type == "software" && served.backend?.device == tap, "\(served)")
         _ = try await again.withClient { try $0.call(.portDel, PortNameParams(name: "vm"), as: PortDelResult.self) }
         try await again.stop()
+    }
+
+    /// A software port with two queue pairs on a multi-queue TAP: the VMM negotiates MQ and the
+    /// control queue, turns both pairs on and sets a receive mode and its MAC through the
+    /// control queue; each pair reaches the kernel, the filter the guest set applies, the
+    /// control state is kept when the workers restart, and what the port refuses gets an error.
+    @Test func aMultiQueuePortServesEachPairAndTheGuestsControlQueue() async throws {
+        let suffix = "\(getpid() % 100_000)"
+        let tap = "vdpsm\(suffix)", namespace = "vdpsmns\(suffix)"
+        try TapEnvironment.makeNamespace(namespace)
+        defer { _ = try? TapEnvironment.ip(["netns", "del", namespace]) }
+        let daemon = try await InProcessDaemon(kernel: FakeVDPAKernel())
+        let port = try await daemon.withClient { try $0.call(.portAdd, PortAddParams(name: "vm", tap: tap, queues: 2), as: PortInfo.self) }
+        let offered = port.backend?.deviceFeatures.names ?? []
+        #expect(port.queues == 2 && port.backend?.queueCount == 5 && offered.contains("MQ") && offered.contains("CTRL_VQ"), "\(port)")
+        try TapEnvironment.move(tap, into: namespace, address: "10.214.0.1/30")
+        let hostMAC = try TapEnvironment.macAddress(of: tap, in: namespace)
+
+        let vmm = try await connectMiniVMM(port.socket, queues: 4, control: true)
+        defer { vmm.close() }
+        #expect(vmm.features.contains(.Net.multiqueue) && vmm.features.contains(.Net.controlVirtqueue), "\(vmm.features)")
+        let guestMAC = try #require(MACAddress("52:54:00:21:3a:07"))
+        #expect(try vmm.control(.queuePairsSet(2)) == 0)
+        #expect(try vmm.control(.queuePairsSet(3)) == 1, "three pairs on a device of two must be refused")
+        #expect(try vmm.control(.macAddressSet(guestMAC)) == 0)
+        #expect(try vmm.control(.rxMode(.promiscuous, on: false)) == 0)
+        let control = try await daemon.withClient { try $0.call(.portGet, PortNameParams(name: "vm"), as: PortInfo.self) }.backend?.control
+        #expect(control?.queuePairs == 2 && control?.rxModes == [] && control?.mac == guestMAC.description, "\(String(describing: control))")
+
+        for pair in 0..<2 { try vmm.postReceiveBuffers(count: 32, pair: pair) }
+        /// The first frame on either receive queue that `matches` within 5 s.
+        func awaitFrame(_ matches: ([UInt8]) -> Bool) throws -> [UInt8]? {
+            let deadline = Date().addingTimeInterval(5)
+            while Date() < deadline {
+                for pair in 0..<2 {
+                    for packet in try vmm.receive(count: 1, pair: pair, timeoutMilliseconds: 100) where matches(packet.frame) { return packet.frame }
+                }
+            }
+            return nil
+        }
+        // Each pair's transmit queue reaches the kernel; replies come back to the guest's MAC
+        // (promiscuous is off: the filter lets through what is addressed to it).
+        for pair in 0..<2 {
+            try vmm.transmit([TestFrames.arpRequest(senderMAC: guestMAC.bytes, senderIP: Self.guestIP, targetIP: Self.hostIP)], pair: pair)
+            let arp = try #require(try awaitFrame(TestFrames.isARPReply), "no ARP reply to a request on pair \(pair)")
+            #expect(Array(arp[0..<6]) == guestMAC.bytes && Array(arp[22..<28]) == hostMAC)
+        }
+        // The workers restart when the VMM gives a queue its call eventfd again: the control
+        // state (receive mode, MAC, pairs) is still the guest's, and both pairs still run.
+        try vmm.resendCall(queue: 3)
+        let kept = try await daemon.withClient { try $0.call(.portGet, PortNameParams(name: "vm"), as: PortInfo.self) }
+        #expect(kept.backend?.control == control, "\(String(describing: kept.backend?.control))")
+        let payload = (0..<56).map { UInt8(truncatingIfNeeded: $0 &* 5 &+ 1) }
+        try vmm.transmit([TestFrames.icmpEchoRequest(from: guestMAC.bytes, Self.guestIP, to: hostMAC, Self.hostIP, payload: payload)], pair: 1)
+        let echo = try #require(try awaitFrame(TestFrames.isEchoReply), "no ICMP echo reply after the workers restarted")
+        #expect(Array(echo[42..<(42 + payload.count)]) == payload)
+        let counted = try await daemon.withClient { try $0.call(.portGet, PortNameParams(name: "vm"), as: PortInfo.self) }
+        let queues = Dictionary(uniqueKeysWithValues: (counted.backend?.queues ?? []).map { ($0.index, $0) })
+        #expect(queues[1]?.packets == 1 && queues[3]?.packets == 2, "\(String(describing: counted.backend?.queues))")
+        _ = try await daemon.withClient { try $0.call(.portDel, PortNameParams(name: "vm"), as: PortDelResult.self) }
+        try await daemon.stop()
+    }
+
+    @Test func queuesWithoutATAPOrOutOfRangeAreInvalidParams() async throws {
+        let daemon = try await InProcessDaemon(kernel: FakeVDPAKernel())
+        for params in [PortAddParams(name: "vm", queues: 2), PortAddParams(name: "vm", tap: "vdpsq0", queues: 0), PortAddParams(name: "vm", tap: "vdpsq0", queues: 17)] {
+            let error = try await daemon.withClient { client -> RPCErrorObject? in
+                do { _ = try client.call(.portAdd, params, as: PortInfo.self); return nil } catch let error as RPCErrorObject { return error }
+            }
+            #expect(error?.errorCode == .invalidParams && error?.data?.parameter == "queues", "\(params): \(String(describing: error))")
+        }
+        try await daemon.stop()
     }
 
     /// A VMM whose memory cannot be sealed truncates it under the running datapath: the
@@ -174,16 +248,20 @@ struct PeerTests {
     /// QEMU (software emulation) boots the kernel lab's Linux guest with its memory in a memfd
     /// and its NIC on a software port (`-netdev vhost-user`, `virtio-net-pci`): the guest's own
     /// virtio_net driver pings the peer in the TAP's namespace and sends it 8 MiB over TCP,
-    /// which arrive intact; with the split ring and with the packed ring (`packed=on`).
-    @Test(arguments: [false, true])
-    func aLinuxGuestUnderQEMUPingsAndSendsThroughASoftwarePort(packed: Bool) async throws {
+    /// which arrive intact; with the split ring, with the packed ring (`packed=on`), and with
+    /// two queue pairs (`mq=on`, a two-vCPU guest, a multi-queue TAP): the guest pings from
+    /// its second vCPU too, which its driver sends on the second pair's transmit queue.
+    @Test(arguments: [(false, 1), (true, 1), (false, 2)])
+    func aLinuxGuestUnderQEMUPingsAndSendsThroughASoftwarePort(packed: Bool, queuePairs: Int) async throws {
         let lab = Self.repository + "/Tests/Lab/lab.sh"
-        let suffix = "\(getpid() % 100_000)"
-        let tap = "vdpsq\(suffix)\(packed ? "p" : "s")", namespace = "vdpsqns\(suffix)\(packed ? "p" : "s")"
+        let suffix = "\(getpid() % 100_000)\(packed ? "p" : "s")\(queuePairs)"
+        let tap = "vdpsq\(suffix)", namespace = "vdpsqns\(suffix)"
         try TapEnvironment.makeNamespace(namespace)
         defer { _ = try? TapEnvironment.ip(["netns", "del", namespace]) }
         let daemon = try await InProcessDaemon(kernel: FakeVDPAKernel())
-        let port = try await daemon.withClient { try $0.call(.portAdd, PortAddParams(name: "guest", tap: tap), as: PortInfo.self) }
+        let port = try await daemon.withClient {
+            try $0.call(.portAdd, PortAddParams(name: "guest", tap: tap, queues: queuePairs > 1 ? queuePairs : nil), as: PortInfo.self)
+        }
         try TapEnvironment.move(tap, into: namespace, address: "10.217.0.1/24")
         let out = InProcessDaemon.temporaryDirectory("vdpad-peer-qemu")
         let received = out + "/received"
@@ -194,12 +272,14 @@ struct PeerTests {
 
         let qemu = [
             "-object", "memory-backend-memfd,id=mem,size=512M,share=on", "-numa", "node,memdev=mem",
-            "-chardev", "socket,id=port0,path=\(port.socket)", "-netdev", "vhost-user,id=net0,chardev=port0",
+            "-chardev", "socket,id=port0,path=\(port.socket)",
+            "-netdev", "vhost-user,id=net0,chardev=port0" + (queuePairs > 1 ? ",queues=\(queuePairs)" : ""),
             // vectors=0: QEMU 7.2 under TCG crashes setting up MSI-X notifiers for vhost-user.
-            "-device", "virtio-net-pci,netdev=net0,mac=52:54:00:21:7a:02,disable-legacy=on,vectors=0\(packed ? ",packed=on" : "")",
+            "-device", "virtio-net-pci,netdev=net0,mac=52:54:00:21:7a:02,disable-legacy=on,vectors=0" + (packed ? ",packed=on" : "")
+                + (queuePairs > 1 ? ",mq=on" : ""),
         ].joined(separator: " ")
         let run = try await runOffThePool {
-            try ChildProcess.run("/usr/bin/env", ["LAB_MEM=512", "LAB_SMP=1", "LAB_QUIET=1", "TIMEOUT=300", "LAB_QEMU_ARGS=\(qemu)",
+            try ChildProcess.run("/usr/bin/env", ["LAB_MEM=512", "LAB_SMP=\(queuePairs)", "LAB_QUIET=1", "TIMEOUT=300", "LAB_QEMU_ARGS=\(qemu)",
                                                   "/bin/bash", lab, "run", Self.repository + "/Tests/Lab/peer-guest.sh", out + "/lab"])
         }
         let console = (try? String(contentsOfFile: out + "/lab/console.log", encoding: .utf8)) ?? ""
@@ -214,7 +294,14 @@ struct PeerTests {
         // The guest's driver prints the feature bits it negotiated (bit 34: RING_PACKED).
         let guestFeatures = console.split(separator: "\n").first { $0.contains("PEER: interface") }.map(String.init) ?? "?"
         if packed { #expect(guestFeatures.contains("features ") && guestFeatures.split(separator: " ").last.map { Array($0) }.map { $0.count > 34 && $0[34] == "1" } == true, "\(guestFeatures)") }
-        print("QEMU guest on a software port (\(packed ? "packed" : "split")): \(ping.split(separator: "\n").suffix(3).joined(separator: "; ")); 8 MiB intact: \(md5 == sent); \(guestFeatures)")
+        if queuePairs > 1 {
+            // The second vCPU's pings leave on transmitq 3 (the driver's XPS map: one pair per vCPU).
+            let second = (try? String(contentsOfFile: out + "/lab/ping-cpu1.txt", encoding: .utf8)) ?? ""
+            #expect(second.contains("3 packets received") && second.contains("rc=0"), "\(second)\n\(console.suffix(2000))")
+            let transmitted = info.backend?.queues?.first { $0.index == 3 }?.packets ?? 0
+            #expect(guestFeatures.contains("queues 2") && transmitted >= 3, "\(guestFeatures); vq 3 sent \(transmitted)")
+        }
+        print("QEMU guest on a software port (\(packed ? "packed" : "split"), \(queuePairs) pair(s)): \(ping.split(separator: "\n").suffix(3).joined(separator: "; ")); 8 MiB intact: \(md5 == sent); \(guestFeatures)")
         print("  counters: \((info.backend?.queues ?? []).map { "vq \($0.index) packets \($0.packets) bytes \($0.bytes) drops \($0.drops)" })")
         _ = try await daemon.withClient { try $0.call(.portDel, PortNameParams(name: "guest"), as: PortDelResult.self) }
         try await daemon.stop()

@@ -60,6 +60,8 @@ import VDPARPC
         ("port set p0 detach", .portSet(name: "p0", device: nil)),
         ("port set p0 tap vm1tap", .portSet(name: "p0", device: nil, tap: "vm1tap")),
         ("port add name p0 tap vm1tap", .portAdd(name: "p0", device: nil, tap: "vm1tap")),
+        ("port add name p0 tap vm1tap queues 4", .portAdd(name: "p0", device: nil, tap: "vm1tap", queues: 4)),
+        ("port set p0 tap vm1tap queues 2", .portSet(name: "p0", device: nil, tap: "vm1tap", queues: 2)),
         ("port help", .help(.port)),
         ("vq", .vqShow(name: nil)),
         ("vq show", .vqShow(name: nil)),
@@ -169,6 +171,8 @@ import VDPARPC
         #expect(grammarError("port set p0 dev vdpa0 detach")?.message == "dev, tap and detach exclude each other.")
         #expect(grammarError("port set p0 dev vdpa0 tap t0")?.message == "dev, tap and detach exclude each other.")
         #expect(grammarError("port add name p0 dev vdpa0 tap t0")?.message == "dev and tap exclude each other: a port has one backend.")
+        #expect(grammarError("port add name p0 dev vdpa0 queues 2")?.message == "queues goes with tap: it is the software backend's queue pairs.")
+        #expect(grammarError("port add name p0 tap t0 queues 17")?.message == "queues must be 1 to 16 queue pairs, not \"17\".")
         #expect(grammarError("port set p0 attach")?.message == "Unknown option \"attach\"")
         #expect(grammarError("port frob")?.message == "Command \"frob\" not found")
         #expect(grammarError("port frob")?.usage == .port)
@@ -215,7 +219,7 @@ import VDPARPC
         }
         let main = vdpactl(["help"])
         #expect(main.stdout.contains("OBJECT := { mgmtdev | dev | port | vq | profile"))
-        #expect(main.stdout.contains("vdpactl port set PORT { dev DEV | tap TAP | detach }"))
+        #expect(main.stdout.contains("vdpactl port set PORT { dev DEV | tap TAP [ queues N ] | detach }"))
         #expect(main.stdout.contains("vdpactl vq restore STATE dev DEV [ port PORT ]"))
         let missing = vdpactl(socket + ["vq", "restore", "s1"])
         #expect(missing.status == .usage)

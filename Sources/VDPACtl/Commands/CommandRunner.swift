@@ -101,13 +101,15 @@ struct CommandRunner {
                 try client.call(.portList, as: PortListResult.self).ports
             }
             emit(JSONRenderer.ports(ports), TextRenderer.ports(ports))
-        case .portAdd(let name, let device, let user, let group, let tap, let profile):
-            _ = try client.call(.portAdd, PortAddParams(name: name, device: device, consumerUser: user, consumerGroup: group, tap: tap, profile: profile),
+        case .portAdd(let name, let device, let user, let group, let tap, let profile, let queues):
+            _ = try client.call(.portAdd, PortAddParams(name: name, device: device, consumerUser: user, consumerGroup: group, tap: tap, profile: profile,
+                                                        queues: queues),
                                 as: PortInfo.self)
         case .portDel(let name):
             _ = try client.call(.portDel, PortNameParams(name: name), as: PortDelResult.self)
-        case .portSet(let name, let device, let tap):
-            let port = try client.call(.portSet, PortSetParams(name: name, device: device, detach: device == nil && tap == nil ? true : nil, tap: tap),
+        case .portSet(let name, let device, let tap, let queues):
+            let port = try client.call(.portSet, PortSetParams(name: name, device: device, detach: device == nil && tap == nil ? true : nil, tap: tap,
+                                                               queues: queues),
                                        as: PortInfo.self)
             // A move of running rings says how long they stopped; otherwise nothing is printed.
             if port.timingsUs?["pause"] != nil { emit(JSONRenderer.portMove(port), TextRenderer.portMove(port)) }

@@ -38,12 +38,13 @@ public enum Command: Hashable, Sendable {
     /// `port show|list [NAME]`
     case portShow(name: String?)
     /// `port add name NAME [dev DEV] [user USER] [group GROUP]`
-    case portAdd(name: String, device: String?, consumerUser: String? = nil, consumerGroup: String? = nil, tap: String? = nil, profile: String? = nil)
+    case portAdd(name: String, device: String?, consumerUser: String? = nil, consumerGroup: String? = nil, tap: String? = nil, profile: String? = nil,
+                 queues: Int? = nil)
     /// `port del NAME`
     case portDel(name: String)
     /// `port set NAME dev DEV` attaches `device`; `port set NAME detach` (`device` nil) releases it.
     /// `device` nil and `tap` nil: detach.
-    case portSet(name: String, device: String?, tap: String? = nil)
+    case portSet(name: String, device: String?, tap: String? = nil, queues: Int? = nil)
     /// `vq save dev DEV [name NAME] [resume] [replace]`
     case vqSave(VqStateSaveParams)
     /// `vq show|list [NAME]`: the saved states, or one state's queues.

@@ -317,6 +317,7 @@ public enum CommandParser {
         var group: String?
         var tap: String?
         var profile: String?
+        var queues: Int?
         while let keyword = words.next() {
             if matches(keyword, "name") {
                 name = try words.value(after: keyword)
@@ -324,6 +325,8 @@ public enum CommandParser {
                 device = try words.value(after: keyword)
             } else if keyword == "tap" {
                 tap = try words.value(after: keyword)
+            } else if keyword == "queues" {
+                queues = try queuePairs(&words, after: keyword)
             } else if keyword == "profile" {
                 profile = try words.value(after: keyword)
             } else if keyword == "user" {
@@ -336,13 +339,24 @@ public enum CommandParser {
         }
         guard let name else { throw GrammarError("port name is not set.") }
         if device != nil, tap != nil { throw GrammarError("dev and tap exclude each other: a port has one backend.", usage: .port) }
-        return .portAdd(name: name, device: device, consumerUser: user, consumerGroup: group, tap: tap, profile: profile)
+        if queues != nil, tap == nil { throw GrammarError("queues goes with tap: it is the software backend's queue pairs.", usage: .port) }
+        return .portAdd(name: name, device: device, consumerUser: user, consumerGroup: group, tap: tap, profile: profile, queues: queues)
+    }
+
+    /// `queues N`: queue pairs of a software backend, 1 to 16.
+    private static func queuePairs(_ words: inout WordStream, after keyword: String) throws(GrammarError) -> Int {
+        let value = try words.value(after: keyword)
+        guard let pairs = Int(value), (1...16).contains(pairs) else {
+            throw GrammarError("queues must be 1 to 16 queue pairs, not \"\(value)\".", usage: .port)
+        }
+        return pairs
     }
 
     private static func parsePortSet(_ words: inout WordStream) throws(GrammarError) -> Command {
         var name = leadingDeviceName(&words, keywords: ["dev", "tap", "detach"])
         var device: String?
         var tap: String?
+        var queues: Int?
         var detach = false
         while let keyword = words.next() {
             if matches(keyword, "name") {
@@ -351,6 +365,8 @@ public enum CommandParser {
                 device = try words.value(after: keyword)
             } else if keyword == "tap" {
                 tap = try words.value(after: keyword)
+            } else if keyword == "queues" {
+                queues = try queuePairs(&words, after: keyword)
             } else if keyword == "detach" {
                 detach = true
             } else {
@@ -358,11 +374,12 @@ public enum CommandParser {
             }
         }
         guard let name else { throw GrammarError("port name is not set.") }
+        if queues != nil, tap == nil { throw GrammarError("queues goes with tap: it is the software backend's queue pairs.", usage: .port) }
         switch (device, tap, detach) {
         case (nil, nil, false): throw GrammarError("backend is not set: give dev DEV, tap TAP or detach.", usage: .port)
         case (nil, nil, true): return .portSet(name: name, device: nil)
         case (let device?, nil, false): return .portSet(name: name, device: device)
-        case (nil, let tap?, false): return .portSet(name: name, device: nil, tap: tap)
+        case (nil, let tap?, false): return .portSet(name: name, device: nil, tap: tap, queues: queues)
         default: throw GrammarError("dev, tap and detach exclude each other.", usage: .port)
         }
     }

@@ -40,9 +40,9 @@ public enum Usage {
         case .port:
             """
             Usage: vdpactl port show [ PORT ]
-                   vdpactl port add name PORT [ profile PROFILE ] [ dev DEV | tap TAP ] [ user USER ] [ group GROUP ]
+                   vdpactl port add name PORT [ profile PROFILE ] [ dev DEV | tap TAP [ queues N ] ] [ user USER ] [ group GROUP ]
                    vdpactl port del PORT
-                   vdpactl port set PORT { dev DEV | tap TAP | detach }
+                   vdpactl port set PORT { dev DEV | tap TAP [ queues N ] | detach }
 
             """
         case .vq:

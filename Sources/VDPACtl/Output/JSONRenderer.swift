@@ -72,6 +72,7 @@ public enum JSONRenderer {
             var members: [(String, JSONValue)] = [("state", .string(port.state)), ("socket", .string(port.socket))]
             if let device = port.device { members.append(("dev", .string(device))) }
             if let tap = port.tap { members.append(("tap", .string(tap))) }
+            if let queues = port.queues { members.append(("queues", .number(UInt64(clamping: queues)))) }
             if let profile = port.profile { members.append(("profile", .string(profile))) }
             if let allowed = port.allowedConsumer {
                 var entries: [(String, JSONValue)] = []
@@ -107,6 +108,16 @@ public enum JSONRenderer {
                         .object([("index", .number(UInt64(clamping: queue.index))), ("packets", .number(queue.packets)), ("bytes", .number(queue.bytes)),
                                  ("drops", .number(queue.drops)), ("errors", .number(queue.errors)), ("filtered", .number(queue.filtered))])
                     })))
+                }
+                if let control = backend.control {
+                    var state: [(String, JSONValue)] = [("rx_modes", .strings(control.rxModes))]
+                    if let mac = control.mac { state.append(("mac", .string(mac))) }
+                    state += [
+                        ("unicast_filter", .strings(control.unicastFilter)), ("multicast_filter", .strings(control.multicastFilter)),
+                        ("vlans", .array(control.vlans.map { .number(UInt64(clamping: $0)) })),
+                        ("queue_pairs", .number(UInt64(clamping: control.queuePairs))),
+                    ]
+                    entries.append(("control", .object(state)))
                 }
                 members.append(("backend", .object(entries)))
             }

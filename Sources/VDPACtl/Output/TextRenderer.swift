@@ -81,7 +81,7 @@ public enum TextRenderer {
     public static func ports(_ ports: [PortInfo]) -> String {
         ports.map { port in
             var text = "\(port.name): state \(port.state) socket \(port.socket) "
-            text += port.tap.map { "tap \($0)" } ?? "dev \(port.device ?? "none")"
+            text += port.tap.map { "tap \($0)" + (port.queues.map { " queues \($0)" } ?? "") } ?? "dev \(port.device ?? "none")"
             text += port.profile.map { " profile \($0)\n" } ?? "\n"
             if let allowed = port.allowedConsumer {
                 text += "  allowed_consumer" + (allowed.uid.map { " uid \($0)" } ?? "") + (allowed.gid.map { " gid \($0)" } ?? "")
@@ -105,6 +105,15 @@ public enum TextRenderer {
                 for queue in backend.queues ?? [] {
                     text += "  vq \(queue.index): packets \(queue.packets) bytes \(queue.bytes) drops \(queue.drops) errors \(queue.errors)"
                     text += " filtered \(queue.filtered)\n"
+                }
+                if let control = backend.control {
+                    text += "  control rx_modes " + (control.rxModes.isEmpty ? "none" : control.rxModes.joined(separator: ","))
+                    if let mac = control.mac { text += " mac \(mac)" }
+                    text += " queue_pairs \(control.queuePairs)"
+                    if !control.unicastFilter.isEmpty { text += " unicast_filter " + control.unicastFilter.joined(separator: ",") }
+                    if !control.multicastFilter.isEmpty { text += " multicast_filter " + control.multicastFilter.joined(separator: ",") }
+                    if !control.vlans.isEmpty { text += " vlans " + control.vlans.map(String.init).joined(separator: ",") }
+                    text += "\n"
                 }
             }
             return text

@@ -28,6 +28,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var portsGroup: String?
     /// The most guest memory (bytes) one port's VMM may map; what its device pins of it.
     public var portMemoryLimit: UInt64 = 64 << 30
+    /// Whether the software datapath's workers poll without sleeping.
+    public var portBusyPoll = false
 
     public init() {}
 
@@ -58,6 +60,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         "ports_dir": "directory of the ports' vhost-user sockets (NAME.sock)",
         "ports_group": "group owning the ports' sockets, for VMMs running as another user (empty: the daemon's)",
         "port_memory_limit": "the most guest memory one port's VMM may map (bytes, or with K, M, G, T)",
+        "port_busy_poll": "software ports' workers poll their rings without sleeping, a core per queue pair: true/false",
     ]
 
     /// Applies the settings of a configuration file's text.
@@ -104,6 +107,13 @@ public struct DaemonConfiguration: Sendable, Equatable {
             }
             return number
         }
+        func boolean() throws(ValueError) -> Bool {
+            switch value.lowercased() {
+            case "true", "yes", "1", "on": return true
+            case "false", "no", "0", "off": return false
+            default: throw ValueError(message: "\(key) must be true or false, not '\(value)'")
+            }
+        }
         switch key {
         case "socket":
             guard value.hasPrefix("/") else { throw ValueError(message: "socket must be an absolute path") }
@@ -124,12 +134,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         case "state_dir":
             guard value.hasPrefix("/") else { throw ValueError(message: "state_dir must be an absolute path") }
             stateDirectory = value
-        case "restore_on_start":
-            switch value.lowercased() {
-            case "true", "yes", "1", "on": restoreOnStart = true
-            case "false", "no", "0", "off": restoreOnStart = false
-            default: throw ValueError(message: "restore_on_start must be true or false")
-            }
+        case "restore_on_start": restoreOnStart = try boolean()
+        case "port_busy_poll": portBusyPoll = try boolean()
         case "profiles_dir":
             guard value.hasPrefix("/") else { throw ValueError(message: "profiles_dir must be an absolute path") }
             profilesDirectory = value

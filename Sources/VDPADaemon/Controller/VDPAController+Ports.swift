@@ -5,8 +5,10 @@ import VDPAPorts
 import VDPARPC
 import VDPAStore
 import VDPASystem
+import VDPADatapath
 import VDPAVhost
 import VirtioModel
+import VirtioNet
 
 extension VDPAController {
     // MARK: life cycle
@@ -52,7 +54,8 @@ extension VDPAController {
                     }
                 } else if let tap = record.tap {
                     do {
-                        _ = try await portWork(port, "attach") { try port.attach(tap: tap, check: check) }
+                        let pairs = Int(record.queues ?? 1), options = softwareOptions
+                        _ = try await portWork(port, "attach") { try port.attach(tap: tap, queuePairs: pairs, options: options, check: check) }
                         try noteBackend(of: port, record: record)
                     } catch {
                         logger.warning("A port serves without its software backend", metadata: ["port": "\(record.name)", "tap": "\(tap)", "error": "\(APIError.from(error).message)"])
@@ -81,6 +84,16 @@ extension VDPAController {
     /// A TAP interface name the kernel takes (IFNAMSIZ: at most 15 bytes; no '/', ':' or
     /// space; not '.' or '..'): letters, digits, '_', '.', '-', starting with a letter or digit.
     static func isValidTapName(_ name: String) -> Bool { name.wholeMatch(of: /[A-Za-z0-9][A-Za-z0-9_.-]{0,14}/) != nil }
+
+    /// How software ports' workers run (the configuration's `port_busy_poll`).
+    var softwareOptions: NetWorkerOptions { NetWorkerOptions(busyPoll: settings.portBusyPoll) }
+
+    /// Checks `queues` (queue pairs of a software backend): only with a TAP, 1 to 16.
+    static func validateQueuePairs(_ queues: Int?, tap: String?) throws {
+        guard let queues else { return }
+        guard tap != nil else { throw APIError.invalidParams("queues is the queue pairs of a software backend: give it with tap", parameter: "queues") }
+        guard (1...16).contains(queues) else { throw APIError.invalidParams("queues must be 1 to 16 queue pairs, not \(queues)", parameter: "queues") }
+    }
 
     static func validateTapName(_ name: String, parameter: String = "tap") throws {
         guard isValidTapName(name) else {
@@ -116,7 +129,7 @@ extension VDPAController {
         guard let name else { return { _ in } }
         let requirement = DeviceRequirement(profile: try requireProfile(name, parameter: "profile"))
         return { backend in
-            let served = VhostUserPort.offer(from: backend.offeredFeatures).subtracting(VhostUserPort.protocolFeaturesBit)
+            let served = backend.servedFeatures
             let destination = DestinationCapability(
                 mgmtdev: "\(backend.kind.rawValue) backend \(backend.device)", deviceType: .network,
                 // vdpad translates addresses itself: ACCESS_PLATFORM is the port's to give.
@@ -224,6 +237,7 @@ extension VDPAController {
         if let held {
             record.device = held.device
             record.tap = nil
+            record.queues = nil
             record.backendFeatures = Int64(bitPattern: held.backendFeatures.rawValue)
             record.managementDevice = inventory[held.device]?.info.managementDevice.description ?? record.managementDevice
         } else if let backend, backend.kind == .software {
@@ -294,11 +308,24 @@ extension VDPAController {
                                         deviceFeatures: FeatureList(backend.offeredFeatures, deviceType: .network), backendFeatures: backend.backendFeatures.names,
                                         suspend: abilities.suspend == true, resume: abilities.resume == true,
                                         queueCount: backend.queueCount, maxQueueSize: backend.maximumQueueSize, queues: queues,
-                                        memoryFaults: status.softwareCounters?.memoryFaults)
+                                        memoryFaults: status.softwareCounters?.memoryFaults,
+                                        control: status.softwareCounters?.controlState.map(Self.controlQueueInfo))
         }
         let allowed = port.allowedConsumer.map { PortInfo.AllowedConsumer(uid: $0.uid, gid: $0.gid, refused: status.refusedConsumers) }
         return PortInfo(state: status.state.rawValue, name: port.name, socket: port.socketPath, device: record?.device, tap: record?.tap,
-                        profile: record?.profile, allowedConsumer: allowed, consumer: consumer, backend: backend)
+                        queues: record?.tap == nil ? nil : Int(record?.queues ?? 1), profile: record?.profile, allowedConsumer: allowed, consumer: consumer, backend: backend)
+    }
+
+    /// The control queue's state as the API shows it.
+    static func controlQueueInfo(_ state: VirtioNetControlState) -> PortInfo.ControlQueueInfo {
+        let modes: [(String, Bool)] = [
+            ("promisc", state.promiscuous), ("allmulti", state.allMulticast), ("alluni", state.allUnicast),
+            ("nomulti", state.noMulticast), ("nouni", state.noUnicast), ("nobcast", state.noBroadcast),
+        ]
+        return PortInfo.ControlQueueInfo(
+            rxModes: modes.filter(\.1).map(\.0), mac: state.macAddress?.description,
+            unicastFilter: state.unicastFilter.map(\.description), multicastFilter: state.multicastFilter.map(\.description),
+            vlans: state.vlans.ids.map(Int.init), queuePairs: Int(state.queuePairs))
     }
 
     // MARK: API: ports
@@ -322,6 +349,7 @@ extension VDPAController {
             throw APIError.invalidParams("give device or tap, not both: a port has one backend", parameter: "tap")
         }
         if let tap = params.tap { try Self.validateTapName(tap) }
+        try Self.validateQueuePairs(params.queues, tap: params.tap)
         if let device = params.device {
             try refuseIfHeldByPort(device, operation: "attach")
             path = try await vhostPath(ofDevice: device, parameter: "device")
@@ -338,13 +366,15 @@ extension VDPAController {
         try FileSystem.createDirectory(settings.portsDirectory, mode: 0o755)
         try PrivateDirectory.checkForSockets(settings.portsDirectory)
         let record = PortRecord(name: params.name, device: params.device, socketPath: socketPath,
-                                consumerUID: uid.map(Int64.init), consumerGID: gid.map(Int64.init), tap: params.tap, profile: params.profile)
+                                consumerUID: uid.map(Int64.init), consumerGID: gid.map(Int64.init), tap: params.tap, profile: params.profile,
+                                queues: params.queues.map(Int64.init))
         let port = try makePort(record)
         let check = try presentationCheck(profile: params.profile)
         if let device = params.device, let path {
             try await Self.offActor { _ = try port.attach(device: device, path: path, check: check) }
         } else if let tap = params.tap {
-            try await Self.offActor { _ = try port.attach(tap: tap, check: check) }
+            let pairs = params.queues ?? 1, options = softwareOptions
+            try await Self.offActor { _ = try port.attach(tap: tap, queuePairs: pairs, options: options, check: check) }
         }
         do {
             try port.start()
@@ -384,10 +414,15 @@ extension VDPAController {
             throw APIError.invalidParams("give one of device, tap or detach true", parameter: "tap")
         }
         let presents = try presentationCheck(profile: record.profile)
+        try Self.validateQueuePairs(params.queues, tap: params.tap)
         if let tap = params.tap {
             try Self.validateTapName(tap)
-            timings = try await recordingBackend(of: port) { try await portWork(port, "attach") { try port.attach(tap: tap, check: presents) } }
+            let pairs = params.queues ?? 1, options = softwareOptions
+            timings = try await recordingBackend(of: port) {
+                try await portWork(port, "attach") { try port.attach(tap: tap, queuePairs: pairs, options: options, check: presents) }
+            }
             record.tap = tap
+            record.queues = params.queues.map(Int64.init)
             record.device = nil
             try noteBackend(of: port, record: record)
             return Self.portInfo(port, record: portRecords[params.name])
@@ -405,10 +440,12 @@ extension VDPAController {
             timings = try await recordingBackend(of: port) { try await portWork(port, "attach") { try port.attach(device: device, path: path, check: check) } }
             record.device = device
             record.tap = nil
+            record.queues = nil
         case (nil, true):
             try await portWork(port, "detach") { port.detach() }
             record.device = nil
             record.tap = nil
+            record.queues = nil
         default:
             throw APIError.invalidParams("give one of device, tap or detach true", parameter: "device")
         }

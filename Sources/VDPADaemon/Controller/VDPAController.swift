@@ -27,10 +27,13 @@ public actor VDPAController {
         public var portsGroup: String?
         /// The most guest memory one port's consumer may map (what its device pins).
         public var portMemoryLimit: UInt64
+        /// Whether software ports' workers poll their rings without sleeping (a core each).
+        public var portBusyPoll: Bool
 
         public init(restoreOnStart: Bool, socketPath: String, stateDirectory: String, version: String, portsDirectory: String? = nil,
-                    portsGroup: String? = nil, portMemoryLimit: UInt64 = VhostUserPort.defaultMemoryLimit) {
+                    portsGroup: String? = nil, portMemoryLimit: UInt64 = VhostUserPort.defaultMemoryLimit, portBusyPoll: Bool = false) {
             self.portMemoryLimit = portMemoryLimit
+            self.portBusyPoll = portBusyPoll
             self.portsDirectory = portsDirectory ?? stateDirectory + "/ports"
             self.portsGroup = portsGroup
             self.restoreOnStart = restoreOnStart
