@@ -148,7 +148,7 @@ let package = Package(
             name: "vdpa-bench",
             dependencies: [
                 "VDPADaemon", "VDPATestSupport", "VDPAClient", "VDPARPC", "VDPASystem", "VDPAPolicy", "VirtioModel",
-                "Virtqueue", "VirtqueueTestSupport", "CRingCeiling", "VDPAVhostTestSupport",
+                "Virtqueue", "VirtqueueTestSupport", "CRingCeiling", "VDPAVhostTestSupport", "VDPAPorts", "VDPADatapath", "VirtioNet", "VDPAVhost",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

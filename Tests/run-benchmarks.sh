@@ -3,7 +3,7 @@
 # the same run (Documentation/performance.md records them). Run as root on Debian bookworm;
 # give it a quiet machine.
 #
-#   Tests/run-benchmarks.sh [api] [cli] [datapath] [compat] [vq] [dpdk] [soak]   default: api cli datapath compat vq
+#   Tests/run-benchmarks.sh [api] [cli] [datapath] [compat] [vq] [dpdk] [ports] [soak]   default: api cli datapath compat vq
 #     api   vdpa-bench api: API throughput/latency over the real socket, 4096 devices, 1 and 64
 #           clients, daemon RSS; reference: the same socket server answering canned bytes
 #     cli   in the kernel lab: vdpactl against iproute2's vdpa (dev add / show / del)
@@ -18,6 +18,9 @@
 #           in-process over fake devices (vdpad's own overhead); reference: the kernel's floor
 #           (suspend, read bases, resume on a device held directly)
 #     dpdk  Tests/bench-dpdk.sh: DPDK's vhost-user against virtio-user, the same setups
+#     ports Tests/bench-ports.sh: a vdpad software port (sink / source; and on a TAP) against
+#           DPDK's vhost (net_vhost), the same DPDK virtio-user peer, alternating; and the TAP
+#           path against the TAP write ceiling measured in the same run
 #     soak  vdpa-bench soak: 1000 API clients for 180 s (BENCH_SOAK_SECONDS) against the daemon
 #           with 4096 devices: latency per method, RSS, descriptors and threads before, during
 #           and after; fails on a wrong answer, a missed event or a descriptor left open
@@ -45,6 +48,9 @@ for w in "${WHAT[@]}"; do
     dpdk)
       setsid -w bash -c 'echo -15 > /proc/self/autogroup; exec nice -n -15 "$@"' dpdk \
         bash Tests/bench-dpdk.sh "${BENCH_DPDK_SECONDS:-12}" | tee "$OUT/dpdk.txt" ;;
+    ports)
+      setsid -w bash -c 'echo -15 > /proc/self/autogroup; exec nice -n -15 "$@"' ports \
+        bash Tests/bench-ports.sh "$ROOT/.build/bin" "${BENCH_PORTS_SECONDS:-8}" "${BENCH_REPEATS:-2}" | tee "$OUT/ports.txt" ;;
     compat) "$ROOT/.build/bin/vdpa-bench" compat | tee "$OUT/compat.txt" ;;
     soak) "$ROOT/.build/bin/vdpa-bench" soak --seconds "${BENCH_SOAK_SECONDS:-180}" | tee "$OUT/soak.txt" ;;
     vq)

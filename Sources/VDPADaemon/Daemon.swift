@@ -62,7 +62,7 @@ public struct Daemon: Sendable {
         let reconciler = ReconcileService(controller: controller, kernel: kernel,
                                           interval: .seconds(configuration.resyncIntervalSeconds), logger: logger)
         serviceGroup = ServiceGroup(configuration: .init(
-            services: [.init(service: notify), .init(service: server), .init(service: reconciler)],
+            services: [.init(service: PortService(controller: controller)), .init(service: notify), .init(service: server), .init(service: reconciler)],
             gracefulShutdownSignals: shutdownSignals,
             logger: logger))
     }

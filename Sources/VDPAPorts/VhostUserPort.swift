@@ -571,6 +571,15 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
         return backend.map { Self.offer(from: $0.servedFeatures) } ?? lastOffer
     }
 
+    /// A consumer's SET_VRING_BASE as a full vhost base. A packed ring's base is the avail
+    /// position and wrap counter in the low 16 bits and the used ones in the high 16 (QEMU sends
+    /// both); DPDK's virtio-user sends the low half only, meaning nothing is in flight: the used
+    /// position and wrap counter are the avail ones, as DPDK's own vhost library reads it.
+    static func consumerBase(_ value: UInt32, packed: Bool) -> UInt32 {
+        guard packed, value >> 16 == 0 else { return value }
+        return value | value << 16
+    }
+
     /// What a port offers its consumer from a backend (without a presentation): what it serves
     /// from it (``PortBackendSnapshot/servedFeatures``), plus the vhost-user protocol bit.
     public static func offer(from servedFeatures: VirtioFeatures) -> VirtioFeatures {
@@ -676,7 +685,7 @@ public final class VhostUserPort: VhostUserBackendHandler, @unchecked Sendable {
             return nil
         case .setVringBase(let state):
             let index = try queueIndex(state.index)
-            session.queues[index, default: ConsumerQueue()].base = state.num
+            session.queues[index, default: ConsumerQueue()].base = Self.consumerBase(state.num, packed: session.features?.contains(.ringPacked) == true)
             lastKnownBases[index] = nil
             return nil
         case .getVringBase(let raw):

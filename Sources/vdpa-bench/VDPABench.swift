@@ -9,5 +9,6 @@ struct VDPABench: AsyncParsableCommand {
         commandName: "vdpa-bench",
         abstract: "vdpad benchmarks: API throughput and latency, vdpactl against iproute2's vdpa, the virtqueue datapath, the compatibility check, virtqueue state moves, a soak of the API.",
         subcommands: [APIBenchmarkCommand.self, CLIBenchmarkCommand.self, DatapathBenchmarkCommand.self, CompatBenchmarkCommand.self,
-                      VqStateBenchmarkCommand.self, SoakCommand.self, BenchServerCommand.self])
+                      VqStateBenchmarkCommand.self, SoakCommand.self, BenchServerCommand.self, PortServeCommand.self,
+                      TapCeilingCommand.self])
 }
