@@ -33,7 +33,9 @@ public final class TapNetwork: SoftwareNetwork {
     /// An existing interface must have been created with the same queue mode (one queue, or
     /// `multi_queue`): the kernel refuses the other (EINVAL).
     public init(name: String, queuePairs: Int = 1) throws {
-        precondition(queuePairs >= 1, "a TAP network has at least one queue")
+        guard queuePairs >= 1 else {
+            throw SystemError(errno: ErrnoCode.invalidArgument, operation: "TUNSETIFF with \(queuePairs) queues", path: name)
+        }
         let first = try TapDevice(name: name, multiQueue: queuePairs > 1)
         var queues = [TapBackend(tap: first)]
         for _ in 1..<queuePairs {

@@ -49,8 +49,6 @@ final class SoftwareBackend: PortBackend {
     private var held: (regions: [ConsumerMemoryRegion], queues: [Int: ConsumerQueue]) = ([], [:])
     /// Where each ring stands while no worker runs it (at launch, after a stop), by queue index.
     private var states: [Int: QueueState] = [:]
-    /// What the guest set through the control queue (nil: the state after reset).
-    private(set) var controlState: VirtioNetControlState?
     /// The counters, readable without the port's lock.
     let counters = SoftwareCounters()
 
@@ -65,10 +63,6 @@ final class SoftwareBackend: PortBackend {
         .Net.controlVirtqueue, .Net.controlRx, .Net.controlRxExtra, .Net.controlVLAN, .Net.controlMACAddress,
     ]
 
-    /// The most queue pairs a software port serves (VIRTIO_NET_CTRL_MQ allows 0x8000; a TAP
-    /// has at most 256 queues, and each pair is a thread).
-    static let maximumQueuePairs = 16
-
     /// Serves the consumer's rings with `network` as the network side (one pair per queue).
     init(network: any SoftwareNetwork, mac: MACAddress?, mtu: UInt16?, options: NetWorkerOptions = NetWorkerOptions()) {
         self.network = network
@@ -81,12 +75,6 @@ final class SoftwareBackend: PortBackend {
         if mtu != nil { features.insert(.Net.mtu) }
         offeredFeatures = features
         configuration = Self.netConfiguration(mac: mac, mtu: mtu, queuePairs: UInt16(queuePairs))
-    }
-
-    /// Opens TAP `tapName` with `queuePairs` queues (creating it when it does not exist; an
-    /// existing one is attached).
-    convenience init(tapName: String, queuePairs: Int = 1, mac: MACAddress?, mtu: UInt16?, options: NetWorkerOptions = NetWorkerOptions()) throws {
-        self.init(network: try TapNetwork(name: tapName, queuePairs: queuePairs), mac: mac, mtu: mtu, options: options)
     }
 
     var deviceName: String { network.name }
@@ -123,7 +111,7 @@ final class SoftwareBackend: PortBackend {
         try timings.measure("offloads") { () throws in try network.setOffloads(for: features, guestOffloads: nil) }
         negotiatedFeatures = features
         states = [:]
-        controlState = nil
+        counters.forgetControlState()
     }
 
     /// The control queue's index for the negotiated features (§5.1.2).
@@ -211,7 +199,8 @@ final class SoftwareBackend: PortBackend {
            session.queues[controlIndex]?.enabled == true, session.queues[controlIndex]?.kick != nil {
             control = .init(queue: queue, notifiers: try notifiers(controlIndex))
         }
-        let initialControlState = controlState ?? VirtioNetControlState(features: negotiatedFeatures, macAddress: mac)
+        // What the guest set before the workers last stopped (the counters keep it), else the state after reset.
+        let initialControlState = counters.controlState ?? VirtioNetControlState(features: negotiatedFeatures, macAddress: mac)
         let device = try Self.makeDevice(memory: memory, features: negotiatedFeatures, queuePairs: UInt16(queuePairs), pairs: setups,
                                          control: control, controlState: initialControlState, options: options, name: network.name)
         held = (session.regions, session.queues)
@@ -243,7 +232,6 @@ final class SoftwareBackend: PortBackend {
             states[2 * pair.pair + 1] = pair.transmitState
         }
         if let control = report.controlQueueState { states[controlQueueIndex] = control }
-        controlState = report.controlState
         counters.stopped(report.pairs.map { ($0.receive, $0.transmit) }, control: report.controlState)  // drops the guards, before the mappings they guard
         self.device = nil
         held = ([], [:])
@@ -316,7 +304,6 @@ final class SoftwareBackend: PortBackend {
     func stop() {
         stopWorkers()
         states = [:]
-        controlState = nil
         counters.forgetControlState()
         running = false
         suspended = false

@@ -15,8 +15,11 @@ public struct PortAddParams: Codable, Hashable, Sendable {
     public var tap: String?
     /// The profile the VMM is offered, whatever backs the port: its exact features, MAC and MTU.
     public var profile: String?
-    /// With `tap`: queue pairs (1 to 16; default 1): a multi-queue TAP, one worker per pair.
+    /// With `tap`: queue pairs (``queuesRange``; default 1): a multi-queue TAP, one worker per pair.
     public var queues: Int?
+    /// The queue pairs a software backend may have: a TAP has at most 256 queues, and each pair
+    /// is a worker thread.
+    public static let queuesRange = 1...16
     public init(name: String, device: String? = nil, consumerUser: String? = nil, consumerGroup: String? = nil, tap: String? = nil,
                 profile: String? = nil, queues: Int? = nil) {
         self.queues = queues

@@ -47,7 +47,7 @@ struct PortServeCommand: ParsableCommand {
             let now = ContinuousClock.now
             let pair = port.status.softwareCounters?.pairs.first
             let taken = pair?.transmit.packets ?? 0, delivered = pair?.receive.packets ?? 0
-            let elapsed = Double((now - lastTime).components.attoseconds) / 1e18 + Double((now - lastTime).components.seconds)
+            let elapsed = (now - lastTime).seconds
             print("  Rx-pps: \(Int(Double(taken &- last.taken) / elapsed))  Tx-pps: \(Int(Double(delivered &- last.delivered) / elapsed))")
             fflush(nil)
             last = (taken, delivered)
@@ -83,12 +83,18 @@ final class SinkSourceBackend: NetBackend {
 
     init(source: Bool, frameBytes: Int) {
         self.source = source
-        var frame = [UInt8](repeating: 0, count: max(frameBytes, 14))
+        template = Self.frame(bytes: frameBytes, sourceMAC: [0x52, 0x54, 0x00, 0xbe, 0x0c, 0x01])
+    }
+
+    /// A broadcast Ethernet frame of `bytes` (at least a header) from `sourceMAC`, with the
+    /// local experimental EtherType 0x88b5: what the benchmarks send.
+    static func frame(bytes: Int, sourceMAC: [UInt8]) -> [UInt8] {
+        var frame = [UInt8](repeating: 0, count: max(bytes, 14))
         for index in 0..<6 { frame[index] = 0xff }
-        frame[6...11] = [0x52, 0x54, 0x00, 0xbe, 0x0c, 0x01]
+        frame[6...11] = sourceMAC[0..<6]
         frame[12] = 0x88
-        frame[13] = 0xb5  // local experimental EtherType
-        template = frame
+        frame[13] = 0xb5
+        return frame
     }
 
     var readiness: NetBackendReadiness { .inProcess(slot) }
@@ -119,11 +125,7 @@ struct TapCeilingCommand: ParsableCommand {
     func run() throws {
         let device = try TapDevice(name: tap)
         _ = try ChildProcess.run("/usr/sbin/ip", ["link", "set", tap, "up"])
-        var bytes = [UInt8](repeating: 0, count: max(frame, 14))
-        for index in 0..<6 { bytes[index] = 0xff }
-        bytes[6...11] = [0x52, 0x54, 0x00, 0xbe, 0x0c, 0x02]
-        bytes[12] = 0x88
-        bytes[13] = 0xb5
+        let bytes = SinkSourceBackend.frame(bytes: frame, sourceMAC: [0x52, 0x54, 0x00, 0xbe, 0x0c, 0x02])
         let header = [UInt8](repeating: 0, count: Int(TapDevice.virtioHeaderSize))
         var count: UInt64 = 0, lastCount: UInt64 = 0
         let start = ContinuousClock.now
@@ -135,9 +137,7 @@ struct TapCeilingCommand: ParsableCommand {
                     if count & 1023 == 0 {
                         let now = ContinuousClock.now
                         if now >= nextReport {
-                            let elapsed = now - lastTime
-                            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-                            print("  Tx-pps: \(Int(Double(count &- lastCount) / seconds))")
+                            print("  Tx-pps: \(Int(Double(count &- lastCount) / (now - lastTime).seconds))")
                             fflush(nil)
                             lastCount = count
                             lastTime = now

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VDPAClient
 import VDPARPC
+import VDPAStore
 import VDPASystem
 import VirtioModel
 import VirtioNet
@@ -137,6 +138,25 @@ struct SoftwarePortTests {
             #expect(error?.errorCode == .invalidParams && error?.data?.parameter == "queues", "\(params): \(String(describing: error))")
         }
         try await daemon.stop()
+    }
+
+    /// A record whose queue pairs are out of range (a damaged database) is served without its
+    /// software backend, and the daemon lives: the number is bounded as the API bounds it.
+    @Test(arguments: [Int64(0), -3, 100_000])
+    func aRecordWithQueuesOutOfRangeIsServedWithoutItsBackend(queues: Int64) async throws {
+        let daemon = try await InProcessDaemon(kernel: FakeVDPAKernel())
+        let tap = "vdpsr\(getpid() % 100_000)"
+        _ = try await daemon.withClient { try $0.call(.portAdd, PortAddParams(name: "vm", tap: tap), as: PortInfo.self) }
+        try await daemon.stop()
+        let store = try StateStore(directory: daemon.stateDirectory)
+        var record = try #require(try store.ports().first { $0.name == "vm" })
+        record.queues = queues
+        try store.save(record)
+        let again = try await InProcessDaemon(kernel: FakeVDPAKernel(), stateDirectory: daemon.stateDirectory)
+        let served = try await again.withClient { try $0.call(.portGet, PortNameParams(name: "vm"), as: PortInfo.self) }
+        #expect(served.backend == nil && served.state == "waiting", "\(served)")
+        _ = try await again.withClient { try $0.call(.portDel, PortNameParams(name: "vm"), as: PortDelResult.self) }
+        try await again.stop()
     }
 
     /// A VMM whose memory cannot be sealed truncates it under the running datapath: the

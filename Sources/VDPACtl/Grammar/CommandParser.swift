@@ -343,11 +343,12 @@ public enum CommandParser {
         return .portAdd(name: name, device: device, consumerUser: user, consumerGroup: group, tap: tap, profile: profile, queues: queues)
     }
 
-    /// `queues N`: queue pairs of a software backend, 1 to 16.
+    /// `queues N`: queue pairs of a software backend, in `PortAddParams.queuesRange`.
     private static func queuePairs(_ words: inout WordStream, after keyword: String) throws(GrammarError) -> Int {
         let value = try words.value(after: keyword)
-        guard let pairs = Int(value), (1...16).contains(pairs) else {
-            throw GrammarError("queues must be 1 to 16 queue pairs, not \"\(value)\".", usage: .port)
+        let range = PortAddParams.queuesRange
+        guard let pairs = Int(value), range.contains(pairs) else {
+            throw GrammarError("queues must be \(range.lowerBound) to \(range.upperBound) queue pairs, not \"\(value)\".", usage: .port)
         }
         return pairs
     }

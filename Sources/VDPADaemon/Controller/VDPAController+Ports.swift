@@ -54,7 +54,9 @@ extension VDPAController {
                     }
                 } else if let tap = record.tap {
                     do {
+                        // A number from the database, bounded as the API bounds it.
                         let pairs = Int(record.queues ?? 1), options = softwareOptions
+                        try Self.validateQueuePairs(pairs, tap: tap)
                         _ = try await portWork(port, "attach") { try port.attach(tap: tap, queuePairs: pairs, options: options, check: check) }
                         try noteBackend(of: port, record: record)
                     } catch {
@@ -88,11 +90,14 @@ extension VDPAController {
     /// How software ports' workers run (the configuration's `port_busy_poll`).
     var softwareOptions: NetWorkerOptions { NetWorkerOptions(busyPoll: settings.portBusyPoll) }
 
-    /// Checks `queues` (queue pairs of a software backend): only with a TAP, 1 to 16.
+    /// Checks `queues` (queue pairs of a software backend): only with a TAP, in ``PortAddParams/queuesRange``.
     static func validateQueuePairs(_ queues: Int?, tap: String?) throws {
         guard let queues else { return }
         guard tap != nil else { throw APIError.invalidParams("queues is the queue pairs of a software backend: give it with tap", parameter: "queues") }
-        guard (1...16).contains(queues) else { throw APIError.invalidParams("queues must be 1 to 16 queue pairs, not \(queues)", parameter: "queues") }
+        let range = PortAddParams.queuesRange
+        guard range.contains(queues) else {
+            throw APIError.invalidParams("queues must be \(range.lowerBound) to \(range.upperBound) queue pairs, not \(queues)", parameter: "queues")
+        }
     }
 
     static func validateTapName(_ name: String, parameter: String = "tap") throws {
