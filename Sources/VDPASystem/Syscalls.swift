@@ -334,12 +334,11 @@ func system_ioctlValue(_ fd: Int32, _ request: UInt, _ value: UInt, path: String
 /// `readv(fd, [first, second])`: one packet read into two buffers (vnet header + frame).
 /// Returns nil when the call would block (EAGAIN).
 func system_readv2(_ fd: Int32, _ first: UnsafeMutableRawBufferPointer, _ second: UnsafeMutableRawBufferPointer) throws -> Int? {
-    var vectors = [
-        iovec(iov_base: first.baseAddress, iov_len: first.count),
-        iovec(iov_base: second.baseAddress, iov_len: second.count),
-    ]
-    return try retryingOnInterruptAllowingWouldBlock("readv") {
-        vectors.withUnsafeMutableBufferPointer { readv(fd, $0.baseAddress, 2) }
+    // Two iovecs on the stack: this runs once per packet, so no array is allocated.
+    try withUnsafeTemporaryAllocation(of: iovec.self, capacity: 2) { vectors in
+        vectors[0] = iovec(iov_base: first.baseAddress, iov_len: first.count)
+        vectors[1] = iovec(iov_base: second.baseAddress, iov_len: second.count)
+        return try retryingOnInterruptAllowingWouldBlock("readv") { readv(fd, vectors.baseAddress, 2) }
     }
 }
 
@@ -347,12 +346,10 @@ func system_readv2(_ fd: Int32, _ first: UnsafeMutableRawBufferPointer, _ second
 /// nil when the call would block (EAGAIN).
 func system_writev2(_ fd: Int32, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) throws -> Int? {
     // SAFETY: writev only reads through iov_base; the mutable casts satisfy the C prototype.
-    var vectors = [
-        iovec(iov_base: UnsafeMutableRawPointer(mutating: first.baseAddress), iov_len: first.count),
-        iovec(iov_base: UnsafeMutableRawPointer(mutating: second.baseAddress), iov_len: second.count),
-    ]
-    return try retryingOnInterruptAllowingWouldBlock("writev") {
-        vectors.withUnsafeMutableBufferPointer { writev(fd, $0.baseAddress, 2) }
+    try withUnsafeTemporaryAllocation(of: iovec.self, capacity: 2) { vectors in
+        vectors[0] = iovec(iov_base: UnsafeMutableRawPointer(mutating: first.baseAddress), iov_len: first.count)
+        vectors[1] = iovec(iov_base: UnsafeMutableRawPointer(mutating: second.baseAddress), iov_len: second.count)
+        return try retryingOnInterruptAllowingWouldBlock("writev") { writev(fd, vectors.baseAddress, 2) }
     }
 }
 

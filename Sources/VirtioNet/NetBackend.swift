@@ -10,6 +10,8 @@ public protocol NetBackend: AnyObject, Sendable {
     /// (``VirtioNetHeader/normalizedForTransmit``). Returns
     /// ``NetSendResult/wouldBlock`` when the backend cannot take it now; the
     /// caller keeps the frame and retries when ``readiness`` says writable.
+    /// `frame` may be the guest's own buffer: read it during the call only, and expect that
+    /// the guest can change it meanwhile (its header was copied and validated already).
     func send(header: VirtioNetHeader, frame: UnsafeRawBufferPointer) throws(NetBackendError) -> NetSendResult
 
     /// Receives one frame into `frame` (at most `frame.count` bytes; longer

@@ -36,5 +36,10 @@ public struct NetQueueRun: Hashable, Sendable {
     /// Receive: a frame waits for the driver to post buffers (kick).
     public var isBlocked = false
 
+    /// Used elements a pass publishes together (one index or flags release store, one
+    /// notification decision) before it goes on: the driver starts on the first ones while
+    /// the device fills the next, as a DPDK burst does, instead of waiting for the whole pass.
+    public static let usedBatch = 32
+
     public init() {}
 }

@@ -7,7 +7,7 @@ import VirtioModel
 /// ``state`` and get VIRTIO_NET_OK; everything else gets VIRTIO_NET_ERR and
 /// leaves the state alone.
 public struct VirtioNetControlQueue<Memory: GuestMemory> {
-    public private(set) var queue: any VirtqueueDevice<Memory>
+    public private(set) var queue: DeviceQueue<Memory>
     public let memory: Memory
     public let features: VirtioFeatures
     /// Config space `max_virtqueue_pairs`.
@@ -19,7 +19,7 @@ public struct VirtioNetControlQueue<Memory: GuestMemory> {
     private var chain = DescriptorChain()
 
     public init(
-        queue: any VirtqueueDevice<Memory>, memory: Memory, features: VirtioFeatures,
+        queue: DeviceQueue<Memory>, memory: Memory, features: VirtioFeatures,
         maximumQueuePairs: UInt16, state: VirtioNetControlState? = nil
     ) {
         self.queue = queue
@@ -34,7 +34,7 @@ public struct VirtioNetControlQueue<Memory: GuestMemory> {
         maximumQueuePairs: UInt16, controlState: VirtioNetControlState? = nil
     ) throws(VirtqueueError) {
         self.init(
-            queue: try makeDeviceQueue(state: queueState, memory: memory), memory: memory, features: features,
+            queue: try DeviceQueue(state: queueState, memory: memory), memory: memory, features: features,
             maximumQueuePairs: maximumQueuePairs, state: controlState)
     }
 

@@ -22,7 +22,7 @@ import VirtioModel
 /// header; it is completed with length 0 and counted as an error. Further
 /// chains of a merged packet take what they can (possibly nothing).
 public struct VirtioNetReceiveQueue<Memory: GuestMemory> {
-    public private(set) var queue: any VirtqueueDevice<Memory>
+    public private(set) var queue: DeviceQueue<Memory>
     public let memory: Memory
     public let features: VirtioFeatures
     public let mergeableBuffers: Bool
@@ -32,7 +32,7 @@ public struct VirtioNetReceiveQueue<Memory: GuestMemory> {
     private var chains: [DescriptorChain] = [DescriptorChain()]
     private let queueSize: Int
 
-    public init(queue: any VirtqueueDevice<Memory>, memory: Memory, features: VirtioFeatures) {
+    public init(queue: DeviceQueue<Memory>, memory: Memory, features: VirtioFeatures) {
         self.queue = queue
         self.memory = memory
         self.features = features
@@ -42,7 +42,7 @@ public struct VirtioNetReceiveQueue<Memory: GuestMemory> {
     }
 
     public init(state: QueueState, memory: Memory, features: VirtioFeatures) throws(VirtqueueError) {
-        self.init(queue: try makeDeviceQueue(state: state, memory: memory), memory: memory, features: features)
+        self.init(queue: try DeviceQueue(state: state, memory: memory), memory: memory, features: features)
     }
 
     public var state: QueueState { queue.state }
@@ -62,11 +62,12 @@ public struct VirtioNetReceiveQueue<Memory: GuestMemory> {
     /// Delivers up to `budget` frames from `backend`. `filter`, when given,
     /// is the driver's receive filter (control queue state, §5.1.6.5.1).
     public mutating func process(
-        backend: some NetBackend, filter: VirtioNetControlState? = nil, budget: Int = 256
+        backend: any NetBackend, filter: VirtioNetControlState? = nil, budget: Int = 256
     ) throws(VirtqueueError) -> NetQueueRun {
         var run = NetQueueRun()
         var steps = 0
         var retried = false
+        var unpublished = 0
         while true {
             if steps >= budget {
                 run.hasMoreWork = true
@@ -98,6 +99,11 @@ public struct VirtioNetReceiveQueue<Memory: GuestMemory> {
                 run.completed += chainCount
                 counters.packets &+= 1
                 counters.bytes &+= UInt64(frame.length)
+                unpublished += chainCount
+                if unpublished >= NetQueueRun.usedBatch {
+                    unpublished = 0
+                    if try queue.publishUsed() { run.needsNotification = true }
+                }
             case .dropped:
                 pending = nil
                 counters.drops &+= 1

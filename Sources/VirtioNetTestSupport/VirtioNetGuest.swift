@@ -119,6 +119,30 @@ public struct VirtioNetGuest {
         try addBuffer(queue: Self.transmitQueue(pair), readable: header.bytes + frame, readableSegments: segments)
     }
 
+    /// Queues `frame` with `header` on transmitq `pair` in readable pieces of the given
+    /// lengths (their sum is the header's 12 bytes plus the frame's). Does not publish.
+    @discardableResult
+    public mutating func transmit(
+        _ frame: [UInt8], header: VirtioNetHeader = VirtioNetHeader(), pair: Int = 0, pieceLengths: [Int]
+    ) throws -> UInt16 {
+        let readable = header.bytes + frame
+        precondition(pieceLengths.reduce(0, +) == readable.count, "pieces do not cover header and frame")
+        let queue = Self.transmitQueue(pair)
+        guard let slot = freeSlots[queue].last else { throw VirtqueueError.queueFull }
+        let base = slotBases[queue].wrappingAdding(UInt64(slot * slotSize))
+        try memory.writeBytes(readable, at: base)
+        var parts: [BufferSegment] = []
+        var offset = 0
+        for length in pieceLengths {
+            parts.append(BufferSegment(address: base.wrappingAdding(UInt64(offset)), length: UInt32(length)))
+            offset += length
+        }
+        let id = try drivers[queue].addBuffer(readable: parts, writable: [], indirect: false)
+        freeSlots[queue].removeLast()
+        slotById[queue][id] = (slot, readable.count)
+        return id
+    }
+
     /// Completed transmit buffers of `pair`.
     public mutating func collectTransmitted(pair: Int = 0) throws -> [UsedBuffer] {
         var result: [UsedBuffer] = []

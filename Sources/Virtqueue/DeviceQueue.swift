@@ -89,13 +89,72 @@ extension VirtqueueDevice {
     }
 }
 
-/// Builds a device queue of the layout `state` names, as an existential; open it
-/// once (pass it to a generic function) to get a specialised hot loop.
-public func makeDeviceQueue<Memory: GuestMemory>(
-    state: QueueState, memory: Memory
-) throws(VirtqueueError) -> any VirtqueueDevice<Memory> {
-    switch state.layout {
-    case .split: return try SplitDeviceQueue(state: state, memory: memory)
-    case .packed: return try PackedDeviceQueue(state: state, memory: memory)
+/// The device role of a virtqueue in the layout its state names (split or packed), as one
+/// concrete type: the datapath holds it by value and every call is a direct, specialisable
+/// call into ``SplitDeviceQueue`` or ``PackedDeviceQueue`` (one predictable branch), not a
+/// dynamic dispatch through an existential.
+public struct DeviceQueue<Memory: GuestMemory>: VirtqueueDevice {
+    // Exactly one of the two is set (by `init`, never changed): the mutating calls go through
+    // `split!` / `packed!` so the queue is mutated in place, without a copy.
+    @usableFromInline var split: SplitDeviceQueue<Memory>?
+    @usableFromInline var packed: PackedDeviceQueue<Memory>?
+    /// Which of the two is set. (Testing `split != nil` would copy the queue: a stored flag does not.)
+    @usableFromInline let isSplit: Bool
+
+    /// Builds the queue of `state.layout` from untrusted `state`.
+    public init(state: QueueState, memory: Memory) throws(VirtqueueError) {
+        switch state.layout {
+        case .split: split = try SplitDeviceQueue(state: state, memory: memory)
+        case .packed: packed = try PackedDeviceQueue(state: state, memory: memory)
+        }
+        isSplit = state.layout == .split
+    }
+
+    @inlinable public var state: QueueState { isSplit ? split!.state : packed!.state }
+    @inlinable public var brokenError: VirtqueueError? { isSplit ? split!.brokenError : packed!.brokenError }
+    @inlinable public var inFlightCount: Int { isSplit ? split!.inFlightCount : packed!.inFlightCount }
+    /// ``SplitDeviceQueue/collapsesInOrderBatches`` of the queue, whichever its layout.
+    public var collapsesInOrderBatches: Bool {
+        get { isSplit ? split!.collapsesInOrderBatches : packed!.collapsesInOrderBatches }
+        set {
+            if isSplit { split!.collapsesInOrderBatches = newValue } else { packed!.collapsesInOrderBatches = newValue }
+        }
+    }
+    @inlinable public var availablePosition: AvailablePosition { isSplit ? split!.availablePosition : packed!.availablePosition }
+
+    @inlinable
+    public mutating func popAvailable(into chain: inout DescriptorChain) throws(VirtqueueError) -> Bool {
+        if isSplit { return try split!.popAvailable(into: &chain) }
+        return try packed!.popAvailable(into: &chain)
+    }
+
+    @inlinable
+    public mutating func pushUsed(_ element: UsedElement) throws(VirtqueueError) {
+        if isSplit { return try split!.pushUsed(element) }
+        try packed!.pushUsed(element)
+    }
+
+    @inlinable
+    public mutating func publishUsed() throws(VirtqueueError) -> Bool {
+        if isSplit { return try split!.publishUsed() }
+        return try packed!.publishUsed()
+    }
+
+    @inlinable
+    public mutating func enableNotifications() throws(VirtqueueError) -> Bool {
+        if isSplit { return try split!.enableNotifications() }
+        return try packed!.enableNotifications()
+    }
+
+    @inlinable
+    public mutating func disableNotifications() throws(VirtqueueError) {
+        if isSplit { return try split!.disableNotifications() }
+        try packed!.disableNotifications()
+    }
+
+    @inlinable
+    public mutating func rewindAvailable(to position: AvailablePosition) throws(VirtqueueError) {
+        if isSplit { return try split!.rewindAvailable(to: position) }
+        try packed!.rewindAvailable(to: position)
     }
 }

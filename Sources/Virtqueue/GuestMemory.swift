@@ -51,6 +51,14 @@ public protocol GuestMemory: Sendable {
     /// Copies `source` to guest memory starting at `address`.
     func write(at address: GuestAddress, from source: UnsafeRawBufferPointer) throws(GuestMemoryError)
 
+    /// Calls `body` with the bytes of `[address, address+length)`, which must lie inside one
+    /// region, where they are: for a consumer that reads a guest buffer once (a `write(2)` into
+    /// a TAP) instead of a copy of it. The guest can change the bytes while `body` runs: read
+    /// from them only what needs no validation (a frame's payload, not its header).
+    func withBytes<Result>(
+        at address: GuestAddress, length: UInt64, _ body: (UnsafeRawBufferPointer) -> Result
+    ) throws(GuestMemoryError) -> Result
+
     /// Atomically loads a naturally aligned little-endian 16-bit ring index / flags word.
     func loadIndex(at address: GuestAddress, ordering: IndexLoadOrdering) throws(GuestMemoryError) -> UInt16
 
@@ -83,6 +91,15 @@ extension GuestMemory {
         _ value: T, at address: GuestAddress
     ) throws(GuestMemoryError) {
         try storeRaw(value.littleEndian, at: address)
+    }
+
+    /// A copy of the bytes, for memory that cannot lend them in place.
+    public func withBytes<Result>(
+        at address: GuestAddress, length: UInt64, _ body: (UnsafeRawBufferPointer) -> Result
+    ) throws(GuestMemoryError) -> Result {
+        try checkRange(address, length: length, requireContiguous: true)
+        let bytes = try readBytes(at: address, count: Int(length))
+        return bytes.withUnsafeBytes(body)
     }
 
     /// Reads `count` bytes into a new array (convenience for tests and control paths).

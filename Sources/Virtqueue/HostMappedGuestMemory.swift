@@ -48,6 +48,17 @@ extension HostMappedGuestMemory {
     }
 
     @inlinable
+    public func withBytes<Result>(
+        at address: GuestAddress, length: UInt64, _ body: (UnsafeRawBufferPointer) -> Result
+    ) throws(GuestMemoryError) -> Result {
+        if length == 0 { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        let pointer = try hostPointer(address, length: length)
+        // SAFETY: the whole range was checked to lie in one region (length <= region size <=
+        // Int.max); the pointer is used only while `body` runs.
+        return body(UnsafeRawBufferPointer(start: pointer, count: Int(truncatingIfNeeded: length)))
+    }
+
+    @inlinable
     public func loadIndex(at address: GuestAddress, ordering: IndexLoadOrdering) throws(GuestMemoryError) -> UInt16 {
         let pointer = try hostPointer(address, length: 2)
         guard UInt(bitPattern: pointer) & 1 == 0 else { throw .misaligned(address: address, alignment: 2) }

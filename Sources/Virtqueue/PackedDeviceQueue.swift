@@ -41,6 +41,8 @@ public struct PackedDeviceQueue<Memory: GuestMemory>: VirtqueueDevice {
     /// Used elements pushed but not yet published.
     @usableFromInline var pending: [UsedElement]
     @usableFromInline var _brokenError: VirtqueueError?
+    /// `_brokenError != nil`, as a flag every call tests without copying the error.
+    @usableFromInline var isBroken = false
 
     /// When VIRTIO_F_IN_ORDER is negotiated, write a single used descriptor
     /// per published batch, carrying the last buffer's id and skipping the
@@ -67,6 +69,7 @@ public struct PackedDeviceQueue<Memory: GuestMemory>: VirtqueueDevice {
         pending.reserveCapacity(Int(state.size))
     }
 
+    @inlinable
     public var state: QueueState {
         QueueState(
             layout: .packed, size: size, descriptorArea: descriptorRing, driverArea: driverEventArea,
@@ -84,7 +87,10 @@ public struct PackedDeviceQueue<Memory: GuestMemory>: VirtqueueDevice {
 
     @inlinable
     mutating func recordFault(_ error: VirtqueueError) -> VirtqueueError {
-        if error.isGuestFault, _brokenError == nil { _brokenError = error }
+        if error.isGuestFault, _brokenError == nil {
+            _brokenError = error
+            isBroken = true
+        }
         return error
     }
 
@@ -100,7 +106,7 @@ public struct PackedDeviceQueue<Memory: GuestMemory>: VirtqueueDevice {
 
     @inlinable
     public mutating func popAvailable(into chain: inout DescriptorChain) throws(VirtqueueError) -> Bool {
-        if let broken = _brokenError { throw broken }
+        if isBroken, let broken = _brokenError { throw broken }
         do throws(VirtqueueError) {
             let headFlags: UInt16
             do {
@@ -206,7 +212,7 @@ public struct PackedDeviceQueue<Memory: GuestMemory>: VirtqueueDevice {
 
     @inlinable
     public mutating func pushUsed(_ element: UsedElement) throws(VirtqueueError) {
-        if let broken = _brokenError { throw broken }
+        if isBroken, let broken = _brokenError { throw broken }
         guard inFlight > 0, element.id < size, element.descriptorCount > 0, element.descriptorCount <= size else {
             throw .usedWithoutAvailable(id: element.id)
         }
@@ -222,7 +228,7 @@ public struct PackedDeviceQueue<Memory: GuestMemory>: VirtqueueDevice {
 
     @inlinable
     public mutating func publishUsed() throws(VirtqueueError) -> Bool {
-        if let broken = _brokenError { throw broken }
+        if isBroken, let broken = _brokenError { throw broken }
         if pending.isEmpty { return false }
         do throws(VirtqueueError) {
             if inOrder && collapsesInOrderBatches && pending.count > 1 {
@@ -319,8 +325,9 @@ public struct PackedDeviceQueue<Memory: GuestMemory>: VirtqueueDevice {
 
     // MARK: Notifications (§2.8.10 "Event Suppression Structure Format")
 
+    @inlinable
     public mutating func enableNotifications() throws(VirtqueueError) -> Bool {
-        if let broken = _brokenError { throw broken }
+        if isBroken, let broken = _brokenError { throw broken }
         do {
             if eventIndex {
                 let offWrap = nextAvail | (availWrap ? 0x8000 : 0)
@@ -345,12 +352,14 @@ public struct PackedDeviceQueue<Memory: GuestMemory>: VirtqueueDevice {
         }
     }
 
+    @inlinable
     public var availablePosition: AvailablePosition {
         AvailablePosition(index: nextAvail, wrapCounter: availWrap, popCount: popCount)
     }
 
+    @inlinable
     public mutating func rewindAvailable(to position: AvailablePosition) throws(VirtqueueError) {
-        if let broken = _brokenError { throw broken }
+        if isBroken, let broken = _brokenError { throw broken }
         let (popped, underflow) = popCount.subtractingReportingOverflow(position.popCount)
         guard !underflow, popped <= UInt64(inFlight), position.index < size else { throw .rewindPastUsed }
         nextAvail = position.index
@@ -359,8 +368,9 @@ public struct PackedDeviceQueue<Memory: GuestMemory>: VirtqueueDevice {
         popCount = position.popCount
     }
 
+    @inlinable
     public mutating func disableNotifications() throws(VirtqueueError) {
-        if let broken = _brokenError { throw broken }
+        if isBroken, let broken = _brokenError { throw broken }
         do {
             try memory.storeIndex(PackedEventFlags.disable, at: deviceEventArea.wrappingAdding(2), ordering: .relaxed)
         } catch {

@@ -26,6 +26,8 @@ public struct PackedDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
     @usableFromInline var batchLength: UInt32 = 0
     @usableFromInline var batchSlots: UInt32 = 0
     @usableFromInline var _brokenError: VirtqueueError?
+    /// `_brokenError != nil`, as a flag every call tests without copying the error.
+    @usableFromInline var isBroken = false
 
     /// Creates the driver side and initialises the ring (all descriptors not
     /// available for wrap counter 1; both suppression structures ENABLE).
@@ -71,7 +73,10 @@ public struct PackedDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
 
     @usableFromInline
     mutating func fail(_ error: VirtqueueError) -> VirtqueueError {
-        if error.isGuestFault, _brokenError == nil { _brokenError = error }
+        if error.isGuestFault, _brokenError == nil {
+            _brokenError = error
+            isBroken = true
+        }
         return error
     }
 
@@ -86,7 +91,7 @@ public struct PackedDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
     public mutating func addBuffer(
         readable: [BufferSegment], writable: [BufferSegment], indirect: Bool = false
     ) throws(VirtqueueError) -> UInt16 {
-        if let broken = _brokenError { throw broken }
+        if isBroken, let broken = _brokenError { throw broken }
         let total = readable.count + writable.count
         guard total > 0 else { throw .emptyBuffer }
         if indirect {
@@ -161,7 +166,7 @@ public struct PackedDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
     /// on a notification from the Device Event Suppression structure (§2.8.10).
     @inlinable
     public mutating func publishAvailable() throws(VirtqueueError) -> Bool {
-        if let broken = _brokenError { throw broken }
+        if isBroken, let broken = _brokenError { throw broken }
         guard let first = pendingHeads.first else { return false }
         do {
             for head in pendingHeads.dropFirst() {
@@ -185,7 +190,7 @@ public struct PackedDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
 
     @inlinable
     public mutating func popUsed() throws(VirtqueueError) -> UsedBuffer? {
-        if let broken = _brokenError { throw broken }
+        if isBroken, let broken = _brokenError { throw broken }
         do throws(VirtqueueError) {
             if let batchLast, let front = order.first {
                 let capacity = buffers[Int(front)].writableCapacity
@@ -257,7 +262,7 @@ public struct PackedDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
     // MARK: Interrupt suppression (§2.8.10)
 
     public mutating func enableInterrupts() throws(VirtqueueError) -> Bool {
-        if let broken = _brokenError { throw broken }
+        if isBroken, let broken = _brokenError { throw broken }
         do {
             if state.eventIndex {
                 try memory.storeIndex(nextUsed | (usedWrap ? 0x8000 : 0), at: state.driverArea, ordering: .relaxed)
@@ -276,7 +281,7 @@ public struct PackedDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
     }
 
     public mutating func disableInterrupts() throws(VirtqueueError) {
-        if let broken = _brokenError { throw broken }
+        if isBroken, let broken = _brokenError { throw broken }
         do {
             try memory.storeIndex(PackedEventFlags.disable, at: state.driverArea.wrappingAdding(2), ordering: .relaxed)
         } catch {

@@ -6,7 +6,7 @@ public enum QueueLayout: String, Hashable, Sendable, Codable, CaseIterable {
 
 /// The complete, serialisable state of one virtqueue, as plain **untrusted**
 /// data. Build a validated queue from it with `init(state:memory:)` on
-/// ``SplitDeviceQueue``/``PackedDeviceQueue`` (or ``makeDeviceQueue(state:memory:)``);
+/// ``SplitDeviceQueue``/``PackedDeviceQueue`` (or ``DeviceQueue``);
 /// read it back at any time with the queue's `state` property. Moving a
 /// queue between backends (software fallback ⇄ vhost-vdpa) is: stop the old
 /// one after completing its in-flight chains, export `state`, build the new

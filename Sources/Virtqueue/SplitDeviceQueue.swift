@@ -41,6 +41,8 @@ public struct SplitDeviceQueue<Memory: GuestMemory>: VirtqueueDevice {
     @usableFromInline var pendingInOrderCount: UInt16 = 0
     @usableFromInline var pendingInOrderLast = UsedElement(id: 0, length: 0)
     @usableFromInline var _brokenError: VirtqueueError?
+    /// `_brokenError != nil`, as a flag every call tests without copying the error.
+    @usableFromInline var isBroken = false
 
     /// When VIRTIO_F_IN_ORDER is negotiated, write one used element per
     /// published batch (the last buffer's id) and advance `used->idx` by the
@@ -68,6 +70,7 @@ public struct SplitDeviceQueue<Memory: GuestMemory>: VirtqueueDevice {
         signalledUsed = state.nextUsedIndex
     }
 
+    @inlinable
     public var state: QueueState {
         QueueState(
             layout: .split, size: size, descriptorArea: descriptorTable, driverArea: availRing,
@@ -95,7 +98,10 @@ public struct SplitDeviceQueue<Memory: GuestMemory>: VirtqueueDevice {
 
     @inlinable
     mutating func recordFault(_ error: VirtqueueError) -> VirtqueueError {
-        if error.isGuestFault, _brokenError == nil { _brokenError = error }
+        if error.isGuestFault, _brokenError == nil {
+            _brokenError = error
+            isBroken = true
+        }
         return error
     }
 
@@ -103,7 +109,7 @@ public struct SplitDeviceQueue<Memory: GuestMemory>: VirtqueueDevice {
 
     @inlinable
     public mutating func popAvailable(into chain: inout DescriptorChain) throws(VirtqueueError) -> Bool {
-        if let broken = _brokenError { throw broken }
+        if isBroken, let broken = _brokenError { throw broken }
         do throws(VirtqueueError) {
             if nextAvail == shadowAvail {
                 let index = try loadAvailIndex()
@@ -215,7 +221,7 @@ public struct SplitDeviceQueue<Memory: GuestMemory>: VirtqueueDevice {
 
     @inlinable
     public mutating func pushUsed(_ element: UsedElement) throws(VirtqueueError) {
-        if let broken = _brokenError { throw broken }
+        if isBroken, let broken = _brokenError { throw broken }
         guard inFlight > 0, element.id < size else { throw .usedWithoutAvailable(id: element.id) }
         inFlight &-= 1
         if inOrder && collapsesInOrderBatches {
@@ -239,7 +245,7 @@ public struct SplitDeviceQueue<Memory: GuestMemory>: VirtqueueDevice {
 
     @inlinable
     public mutating func publishUsed() throws(VirtqueueError) -> Bool {
-        if let broken = _brokenError { throw broken }
+        if isBroken, let broken = _brokenError { throw broken }
         do throws(VirtqueueError) {
             if pendingInOrderCount > 0 {
                 try writeUsedEntry(pendingInOrderLast, at: nextUsed)
@@ -277,8 +283,9 @@ public struct SplitDeviceQueue<Memory: GuestMemory>: VirtqueueDevice {
 
     // MARK: Notifications (§2.7.7, §2.7.10)
 
+    @inlinable
     public mutating func enableNotifications() throws(VirtqueueError) -> Bool {
-        if let broken = _brokenError { throw broken }
+        if isBroken, let broken = _brokenError { throw broken }
         do throws(VirtqueueError) {
             do {
                 if eventIndex {
@@ -294,12 +301,14 @@ public struct SplitDeviceQueue<Memory: GuestMemory>: VirtqueueDevice {
         }
     }
 
+    @inlinable
     public var availablePosition: AvailablePosition {
         AvailablePosition(index: nextAvail, wrapCounter: true, popCount: popCount)
     }
 
+    @inlinable
     public mutating func rewindAvailable(to position: AvailablePosition) throws(VirtqueueError) {
-        if let broken = _brokenError { throw broken }
+        if isBroken, let broken = _brokenError { throw broken }
         let (popped, underflow) = popCount.subtractingReportingOverflow(position.popCount)
         guard !underflow, popped <= UInt64(inFlight), nextAvail &- position.index == UInt16(truncatingIfNeeded: popped) else {
             throw .rewindPastUsed
@@ -309,8 +318,9 @@ public struct SplitDeviceQueue<Memory: GuestMemory>: VirtqueueDevice {
         popCount = position.popCount
     }
 
+    @inlinable
     public mutating func disableNotifications() throws(VirtqueueError) {
-        if let broken = _brokenError { throw broken }
+        if isBroken, let broken = _brokenError { throw broken }
         // With EVENT_IDX the driver only notifies when crossing avail_event,
         // which we simply stop advancing.
         if eventIndex { return }

@@ -27,6 +27,8 @@ public struct SplitDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
     @usableFromInline var batchLength: UInt32 = 0
     @usableFromInline var batchBuffers: UInt16 = 0
     @usableFromInline var _brokenError: VirtqueueError?
+    /// `_brokenError != nil`, as a flag every call tests without copying the error.
+    @usableFromInline var isBroken = false
 
     /// Creates the driver side and initialises the rings in memory (flags and
     /// indices zero, as after a reset). `state` indices must be zero.
@@ -69,7 +71,10 @@ public struct SplitDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
 
     @usableFromInline
     mutating func fail(_ error: VirtqueueError) -> VirtqueueError {
-        if error.isGuestFault, _brokenError == nil { _brokenError = error }
+        if error.isGuestFault, _brokenError == nil {
+            _brokenError = error
+            isBroken = true
+        }
         return error
     }
 
@@ -79,7 +84,7 @@ public struct SplitDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
     public mutating func addBuffer(
         readable: [BufferSegment], writable: [BufferSegment], indirect: Bool = false
     ) throws(VirtqueueError) -> UInt16 {
-        if let broken = _brokenError { throw broken }
+        if isBroken, let broken = _brokenError { throw broken }
         let total = readable.count + writable.count
         guard total > 0 else { throw .emptyBuffer }
         let useIndirect = indirect
@@ -152,7 +157,7 @@ public struct SplitDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
     /// VIRTQ_USED_F_NO_NOTIFY).
     @inlinable
     public mutating func publishAvailable() throws(VirtqueueError) -> Bool {
-        if let broken = _brokenError { throw broken }
+        if isBroken, let broken = _brokenError { throw broken }
         if availIndex == publishedAvail { return false }
         do {
             try memory.storeIndex(availIndex, at: state.driverArea.wrappingAdding(2), ordering: .releasing)
@@ -175,7 +180,7 @@ public struct SplitDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
 
     @inlinable
     public mutating func popUsed() throws(VirtqueueError) -> UsedBuffer? {
-        if let broken = _brokenError { throw broken }
+        if isBroken, let broken = _brokenError { throw broken }
         do throws(VirtqueueError) {
             if let batchLast, let front = order.first, front != batchLast {
                 // Earlier buffer of a collapsed in-order batch.
@@ -248,7 +253,7 @@ public struct SplitDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
     // MARK: Interrupt suppression (§2.7.7 "Used Buffer Notification Suppression")
 
     public mutating func enableInterrupts() throws(VirtqueueError) -> Bool {
-        if let broken = _brokenError { throw broken }
+        if isBroken, let broken = _brokenError { throw broken }
         do {
             if state.eventIndex {
                 try memory.storeIndex(lastUsed, at: state.driverArea.wrappingAdding(4 &+ 2 &* UInt64(size)), ordering: .relaxed)
@@ -264,7 +269,7 @@ public struct SplitDriverQueue<Memory: GuestMemory>: VirtqueueDriver {
     }
 
     public mutating func disableInterrupts() throws(VirtqueueError) {
-        if let broken = _brokenError { throw broken }
+        if isBroken, let broken = _brokenError { throw broken }
         if state.eventIndex { return }
         do {
             try memory.storeIndex(SplitRingFlags.noInterrupt, at: state.driverArea, ordering: .relaxed)

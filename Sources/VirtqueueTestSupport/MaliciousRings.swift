@@ -43,7 +43,7 @@ public struct MaliciousRing: Sendable, CustomStringConvertible {
     /// Pops until an error (or until nothing is available), returning the error.
     public func run() throws -> VirtqueueError? {
         let (memory, state) = try make()
-        var queue = try makeDeviceQueue(state: state, memory: memory)
+        var queue = try DeviceQueue(state: state, memory: memory)
         var chain = DescriptorChain()
         for _ in 0..<Int(Self.queueSize) * 2 {
             do {

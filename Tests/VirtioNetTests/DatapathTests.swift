@@ -193,11 +193,18 @@ struct DatapathTests {
 /// A backend that refuses sends until told otherwise.
 final class FullBackend: NetBackend, @unchecked Sendable {
     var full = true
+    /// When set, the backend takes this many more frames and is full after them.
+    var room: Int?
     var sent: [[UInt8]] = []
     let slot = NetBackendWakerSlot()
     var readiness: NetBackendReadiness { .inProcess(slot) }
     func send(header: VirtioNetHeader, frame: UnsafeRawBufferPointer) throws(NetBackendError) -> NetSendResult {
-        if full { return .wouldBlock }
+        if let room {
+            if room == 0 { return .wouldBlock }
+            self.room = room - 1
+        } else if full {
+            return .wouldBlock
+        }
         sent.append(Array(frame))
         return .sent
     }
@@ -219,5 +226,53 @@ struct BackPressureTests {
         run = try tx.process(backend: backend)
         #expect(run.completed == 3)
         #expect(backend.sent == (0..<3).map { testFrame($0, length: 64) })
+    }
+
+    /// A backend that fills in the middle of a burst: the chains already sent are used, the
+    /// rest of the burst and of the ring go back to the ring untouched and leave, in order,
+    /// once the backend has room; more frames than a burst and than a used batch.
+    @Test(arguments: QueueLayout.allCases)
+    func aBackendFullInTheMiddleOfABurstKeepsTheRestInOrder(_ layout: QueueLayout) throws {
+        var guest = try VirtioNetGuest(layout: layout, size: 64, features: [.version1])
+        var tx = try VirtioNetTransmitQueue(state: guest.queueStates[1], memory: guest.memory, features: [.version1])
+        let backend = FullBackend()
+        backend.room = 5
+        let frames = (0..<40).map { testFrame($0, length: 64) }
+        for frame in frames { try guest.transmit(frame) }
+        try guest.publish(1)
+        var run = try tx.process(backend: backend)
+        #expect(run.isBlocked && run.completed == 5 && tx.queue.inFlightCount == 0)
+        #expect(try guest.collectTransmitted().count == 5)
+        backend.room = 21
+        run = try tx.process(backend: backend)
+        #expect(run.isBlocked && run.completed == 21)
+        backend.room = nil
+        backend.full = false
+        run = try tx.process(backend: backend)
+        #expect(!run.isBlocked && run.completed == 14)
+        #expect(try guest.collectTransmitted().count == 35)
+        #expect(backend.sent == frames)
+    }
+
+    /// The frame reaches the backend whatever the chain's shape: in place (header and frame in
+    /// one buffer; the header alone in the first), or gathered (anything else); and a header
+    /// the device refuses stops the frame in every shape.
+    @Test(arguments: QueueLayout.allCases)
+    func everyChainShapeSendsTheSameFrame(_ layout: QueueLayout) throws {
+        var guest = try VirtioNetGuest(layout: layout, features: [.version1])
+        var tx = try VirtioNetTransmitQueue(state: guest.queueStates[1], memory: guest.memory, features: [.version1])
+        let backend = FullBackend()
+        backend.full = false
+        let frame = testFrame(7, length: 100)
+        let shapes = [[112], [12, 100], [4, 8, 100], [12, 50, 50], [20, 92], [6, 106]]
+        for shape in shapes { try guest.transmit(frame, pieceLengths: shape) }
+        var refused = VirtioNetHeader()
+        refused.flags = .dataValid
+        for shape in shapes { try guest.transmit(frame, header: refused, pieceLengths: shape) }
+        try guest.publish(1)
+        let run = try tx.process(backend: backend)
+        #expect(run.completed == 2 * shapes.count)
+        #expect(backend.sent == [[UInt8]](repeating: frame, count: shapes.count))
+        #expect(tx.counters.packets == UInt64(shapes.count) && tx.counters.errors == UInt64(shapes.count))
     }
 }

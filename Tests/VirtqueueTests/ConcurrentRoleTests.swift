@@ -23,7 +23,7 @@ import VirtqueueTestSupport
 
         let device = Thread {
             do {
-                var queue = try makeDeviceQueue(state: state, memory: memory)
+                var queue = try DeviceQueue(state: state, memory: memory)
                 var chain = DescriptorChain()
                 var completed = 0
                 let deadline = Date().addingTimeInterval(20)

@@ -32,16 +32,8 @@ func runRoundTrip(_ config: RoundTripConfig) throws {
         layout: config.layout, size: config.size, eventIndex: config.eventIndex,
         indirect: config.indirect, inOrder: config.inOrder)
     let memory = mock.memory
-    var device = try makeDeviceQueue(state: mock.deviceState, memory: memory)
-    if config.collapse {
-        if var split = device as? SplitDeviceQueue<HeapGuestMemory> {
-            split.collapsesInOrderBatches = true
-            device = split
-        } else if var packed = device as? PackedDeviceQueue<HeapGuestMemory> {
-            packed.collapsesInOrderBatches = true
-            device = packed
-        }
-    }
+    var device = try DeviceQueue(state: mock.deviceState, memory: memory)
+    if config.collapse { device.collapsesInOrderBatches = true }
     var chain = DescriptorChain()
     var sent = 0
     var received = 0
@@ -122,7 +114,7 @@ func roundTrip(_ config: RoundTripConfig) throws {
 func wrapAround(_ layout: QueueLayout) throws {
     var mock = try MockDriver(layout: layout, size: 8, slotSize: 64)
     let memory = mock.memory
-    var device = try makeDeviceQueue(state: mock.deviceState, memory: memory)
+    var device = try DeviceQueue(state: mock.deviceState, memory: memory)
     var chain = DescriptorChain()
     var wrapFlips = 0
     var lastWrap = device.state.availWrapCounter

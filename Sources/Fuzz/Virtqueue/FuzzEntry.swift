@@ -45,15 +45,9 @@ func fuzzOne(_ input: [UInt8]) {
         eventIndex: header[1] & 8 != 0, indirectDescriptors: header[1] & 16 != 0,
         inOrder: header[1] & 32 != 0, ready: true)
     _ = VringBase.decode(VringBase(state).encoded(for: layout), layout: layout)
-    var queue: any VirtqueueDevice<HeapGuestMemory>
-    do { queue = try makeDeviceQueue(state: state, memory: memory) } catch { return }
-    if var split = queue as? SplitDeviceQueue<HeapGuestMemory> {
-        split.collapsesInOrderBatches = header[1] & 64 != 0
-        queue = split
-    } else if var packed = queue as? PackedDeviceQueue<HeapGuestMemory> {
-        packed.collapsesInOrderBatches = header[1] & 64 != 0
-        queue = packed
-    }
+    var queue: DeviceQueue<HeapGuestMemory>
+    do { queue = try DeviceQueue(state: state, memory: memory) } catch { return }
+    queue.collapsesInOrderBatches = header[1] & 64 != 0
     var chain = DescriptorChain()
     let rounds = Int(header[11] & 7) + 1
     let scratch = [UInt8](repeating: 0x5a, count: 64)
@@ -78,7 +72,7 @@ func fuzzOne(_ input: [UInt8]) {
         }
         // Hand-over: rebuild from exported state.
         if header[14] & (1 << UInt16(round)) != 0, queue.inFlightCount == 0, queue.brokenError == nil {
-            if let rebuilt = try? makeDeviceQueue(state: queue.state, memory: memory) { queue = rebuilt }
+            if let rebuilt = try? DeviceQueue(state: queue.state, memory: memory) { queue = rebuilt }
         }
     }
 }
